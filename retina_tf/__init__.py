@@ -1,0 +1,12 @@
+"""retina-tf: lesion-level diabetic-retinopathy screening with Mask R-CNN.
+
+Finds exudates and microaneurysms in colour fundus photographs and outlines
+each one with an instance mask (TensorFlow 2, TF Model Garden).
+"""
+
+__version__ = "0.1.0"
+
+# Class ids used everywhere (0 is background, as in Model Garden).
+LESION_CLASSES = ("exudate", "microaneurysm")
+EXUDATE = 1
+MICROANEURYSM = 2
