@@ -1,0 +1,33 @@
+"""Errors a person reads: one line that names the problem, no stack trace."""
+
+import re
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad path, bad input); printed without a traceback."""
+
+
+_BYTES_LITERAL = re.compile(r"^b['\"](.*)['\"]$")
+
+
+def describe(error: BaseException) -> str:
+    """One line for an exception.
+
+    TensorFlow's failed in-graph checks (``tf.debugging.Assert`` with one
+    formatted string) bury the message among node names; only it is kept.
+    """
+    message = (getattr(error, "message", None) or str(error)).strip()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    first = next((line for line in lines if not line.startswith(
+        ("Graph execution error", "Detected at node"))), "")
+    for index, line in enumerate(lines):
+        if "assertion failed: [" in line:          # in a graph
+            first = line.split("assertion failed: [", 1)[1].rsplit("]", 1)[0]
+            break
+        if "Summarized data:" in line:              # eager
+            data = line.split("Summarized data:", 1)[1].strip() or (lines[index + 1:] or [""])[0]
+            first = _BYTES_LITERAL.sub(r"\1", data)
+            break
+    if isinstance(error, UserError) or first and type(error).__name__.endswith("ArgumentError"):
+        return first
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
