@@ -258,7 +258,7 @@ def normalise_lesion_mask(mask: tf.Tensor, geometry: tf.Tensor, output_size: int
     one or two original pixels when shrinking 1700 px to 1024.
     """
     box = tf.cast(geometry[:4], tf.int32)
-    mask = tf.cast(tf.convert_to_tensor(mask) > 0, tf.float32)[..., tf.newaxis]
+    mask = tf.cast(tf.cast(mask, tf.bool), tf.float32)[..., tf.newaxis]
     resized = _resize_square(_crop_box(mask, box), output_size)
     return tf.cast(resized[..., 0] > 0.0, tf.uint8)
 

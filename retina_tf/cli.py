@@ -1,0 +1,53 @@
+"""The `retina-tf` command.
+
+Each subcommand lives in the module that does the work and registers itself
+here through `COMMANDS`; TensorFlow is imported only when a command runs, so
+`retina-tf --help` answers at once. Failures end with one line on stderr and
+a non-zero status, which is what cron, systemd and batch schedulers read;
+set RETINA_TF_DEBUG=1 for the full traceback.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+from retina_tf.errors import describe
+
+# name -> (module, one-line help). Each module has add_arguments(parser) and run(args).
+COMMANDS = {
+    "synth": ("retina_tf.synthetic_cli", "write a synthetic e-ophtha tree (for trying things out)"),
+    "normalise": ("retina_tf.fundus_cli", "normalise fundus photographs as the model sees them"),
+    "demo": ("retina_tf.demo", "run the whole system end to end on synthetic data"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="retina-tf",
+        description="Find exudates and microaneurysms in colour fundus photographs (Mask R-CNN).")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(module=module_name)
+        importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return importlib.import_module(args.module).run(args) or 0
+    except KeyboardInterrupt:
+        print("retina-tf: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # pylint: disable=broad-except
+        if os.environ.get("RETINA_TF_DEBUG"):
+            raise
+        print(f"retina-tf {args.command}: error: {describe(error)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

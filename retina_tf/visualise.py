@@ -1,0 +1,75 @@
+"""Pictures people look at: lesion outlines on photographs, side-by-side sheets."""
+
+import pathlib
+
+import cv2
+import numpy as np
+
+# RGB outline colours per lesion type; chosen to stand out on both the orange
+# photograph and the grey normalised image.
+LESION_COLOURS = {"exudate": (255, 235, 0), "microaneurysm": (0, 230, 255)}
+
+
+def outline(image: np.ndarray, mask: np.ndarray, colour, thickness: int = 1) -> np.ndarray:
+    """Draws the mask's outlines on a copy of an RGB image."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    drawn = np.ascontiguousarray(image.copy())
+    cv2.drawContours(drawn, contours, -1, tuple(int(c) for c in colour), thickness, lineType=cv2.LINE_AA)
+    return drawn
+
+
+def fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]], origin=(10, 10)) -> np.ndarray:
+    """A small legend box (text with a colour swatch per entry) in the top-left corner."""
+    drawn = np.ascontiguousarray(image.copy())
+    x, y = origin
+    height = 22 * len(entries) + 8
+    width = 14 + max((cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text, _ in entries),
+                     default=0) + 26
+    cv2.rectangle(drawn, (x, y), (x + width, y + height), (0, 0, 0), -1)
+    for index, (text, colour) in enumerate(entries):
+        top = y + 8 + 22 * index
+        cv2.rectangle(drawn, (x + 8, top), (x + 24, top + 14), tuple(int(c) for c in colour), -1)
+        cv2.putText(drawn, text, (x + 32, top + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return drawn
+
+
+def write_png(path: pathlib.Path, image: np.ndarray) -> pathlib.Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def normalisation_sheets(tree: pathlib.Path, out: pathlib.Path, limit: int = 4, output_size: int = 1024
+                         ) -> list[pathlib.Path]:
+    """For lesion photographs of an e-ophtha tree: original | normalised, annotations outlined on both."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from retina_tf import eophtha, fundus  # pylint: disable=import-outside-toplevel
+
+    config = fundus.FundusNormalisation(output_size=output_size)
+    normalise = tf.function(lambda image: fundus.normalise_fundus(image, config))
+    photographs = [p for p in eophtha.scan(tree, check_files=False) if p.has_lesions][:limit]
+    sheets = []
+    for photograph in photographs:
+        image = eophtha.read_photograph(photograph.path)
+        normalised, geometry = normalise(tf.constant(image))
+        normalised = normalised.numpy()
+        entries = []
+        for lesion, path in photograph.masks.items():
+            mask = eophtha.read_mask(path)
+            small = fundus.normalise_lesion_mask(tf.constant(mask), geometry, output_size).numpy()
+            colour = LESION_COLOURS[lesion]
+            image = outline(image, mask, colour, thickness=2)
+            normalised = outline(normalised, small, colour)
+            entries.append((f"{lesion} (annotated)", colour))
+        height = 512
+        sheet = np.concatenate([fit_height(image, height), np.zeros((height, 8, 3), np.uint8),
+                                fit_height(normalised, height)], axis=1)
+        sheets.append(write_png(out / f"{photograph.patient}_{photograph.stem}.png", legend(sheet, entries)))
+    return sheets
