@@ -1,0 +1,221 @@
+"""Reading an unpacked e-ophtha tree: photographs, masks, what is known about each.
+
+e-ophtha comes as two sets, EX (exudates) and MA (microaneurysms), each with
+lesion photographs, their masks and healthy photographs. A photograph found in
+both sets is one photograph with two annotations; for each lesion type we know
+whether it was annotated (a mask), is known absent (the set's healthy folder)
+or is unknown (the photograph is not in that set). Every problem found is
+collected so that one message lists them all.
+"""
+
+import dataclasses
+import pathlib
+import random
+
+import cv2
+import numpy as np
+
+ANNOTATED, ABSENT, UNKNOWN = "annotated", "absent", "unknown"
+STATUSES = (ANNOTATED, ABSENT, UNKNOWN)
+
+_PHOTOGRAPH_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LesionSet:
+    """Where one e-ophtha set keeps its files."""
+
+    lesion: str             # "exudate" or "microaneurysm"
+    root: str               # e_optha_EX
+    lesion_folder: str      # EX
+    annotation_folder: str  # Annotation_EX
+    mask_suffix: str        # "_EX" (EX masks are <stem>_EX.png, MA masks <stem>.png)
+
+
+EXUDATE_SET = LesionSet("exudate", "e_optha_EX", "EX", "Annotation_EX", "_EX")
+MICROANEURYSM_SET = LesionSet("microaneurysm", "e_optha_MA", "MA", "Annotation_MA", "")
+LESION_SETS = (EXUDATE_SET, MICROANEURYSM_SET)
+
+
+@dataclasses.dataclass(frozen=True)
+class Photograph:
+    """One fundus photograph of e-ophtha with all that both sets say about it."""
+
+    patient: str
+    stem: str
+    path: pathlib.Path                        # the photograph (EX set's copy when in both)
+    masks: dict[str, pathlib.Path]            # lesion -> mask path, for annotated lesions
+    status: dict[str, str]                    # lesion -> ANNOTATED | ABSENT | UNKNOWN
+
+    @property
+    def key(self) -> str:
+        return f"{self.patient}/{self.stem}"
+
+    @property
+    def has_lesions(self) -> bool:
+        return bool(self.masks)
+
+
+class EophthaError(ValueError):
+    """The e-ophtha tree has problems; the message lists each, file by file."""
+
+    def __init__(self, root, problems):
+        self.problems = list(problems)
+        listing = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the e-ophtha tree at {root}:\n{listing}")
+
+
+def _files(folder: pathlib.Path) -> dict[tuple[str, str], pathlib.Path]:
+    """(patient, stem) -> file, for image files one folder deep; Thumbs.db and the like are skipped."""
+    found = {}
+    if folder.is_dir():
+        for path in sorted(folder.glob("*/*")):
+            if path.is_file() and path.suffix.lower() in _PHOTOGRAPH_SUFFIXES:
+                found[(path.parent.name, path.stem)] = path
+    return found
+
+
+def scan(root: pathlib.Path | str, check_files: bool = True) -> list["Photograph"]:
+    """All photographs under root (which holds e_optha_EX and/or e_optha_MA), sorted by key.
+
+    With check_files, every photograph and mask is decoded and checked
+    (corrupt JPEG, size mismatch, non-binary or empty mask); all problems are
+    raised together as one EophthaError.
+    """
+    root = pathlib.Path(root)
+    present = [lesion_set for lesion_set in LESION_SETS if (root / lesion_set.root).is_dir()]
+    if not present:
+        raise EophthaError(root, [
+            f"neither e_optha_EX/ nor e_optha_MA/ found in {root} (expected e_optha_EX/{{EX,healthy,Annotation_EX}}/"
+            "<patient>/<photograph> and e_optha_MA/{MA,healthy,Annotation_MA}/<patient>/<photograph>, "
+            "or the two zip archives)"])
+    problems = []
+    paths: dict[tuple[str, str], pathlib.Path] = {}
+    masks: dict[tuple[str, str], dict[str, pathlib.Path]] = {}
+    status: dict[tuple[str, str], dict[str, str]] = {}
+    for lesion_set in present:
+        base = root / lesion_set.root
+        for folder in (lesion_set.lesion_folder, "healthy", lesion_set.annotation_folder):
+            if not (base / folder).is_dir():
+                problems.append(f"{base / folder}: folder missing")
+        lesion_photos = _files(base / lesion_set.lesion_folder)
+        healthy_photos = _files(base / "healthy")
+        annotations = {}
+        for (patient, stem), path in _files(base / lesion_set.annotation_folder).items():
+            if lesion_set.mask_suffix and not stem.endswith(lesion_set.mask_suffix):
+                problems.append(f"{path}: mask name should end in {lesion_set.mask_suffix}.png")
+                continue
+            annotations[(patient, stem[:len(stem) - len(lesion_set.mask_suffix)])] = path
+        for key, path in annotations.items():
+            if key not in lesion_photos:
+                problems.append(f"{path}: mask without its photograph in {base / lesion_set.lesion_folder / key[0]}")
+        for key, path in lesion_photos.items():
+            if key not in annotations:
+                problems.append(f"{path}: photograph without its mask in {base / lesion_set.annotation_folder / key[0]}")
+                continue
+            if key in healthy_photos:
+                problems.append(f"{path}: also in {healthy_photos[key].parent}, both lesion and healthy")
+            masks.setdefault(key, {})[lesion_set.lesion] = annotations[key]
+            status.setdefault(key, {})[lesion_set.lesion] = ANNOTATED
+            paths.setdefault(key, path)
+        for key, path in healthy_photos.items():
+            if key not in lesion_photos:
+                status.setdefault(key, {})[lesion_set.lesion] = ABSENT
+                paths.setdefault(key, path)
+    photographs = []
+    for key in sorted(paths):
+        known = status[key]
+        photographs.append(Photograph(
+            patient=key[0], stem=key[1], path=paths[key], masks=masks.get(key, {}),
+            status={lesion_set.lesion: known.get(lesion_set.lesion, UNKNOWN) for lesion_set in LESION_SETS}))
+    if check_files:
+        for photograph in photographs:
+            problems.extend(check_photograph(photograph))
+    if not photographs and not problems:
+        problems.append(f"{root}: no photograph found")
+    if problems:
+        raise EophthaError(root, problems)
+    return photographs
+
+
+def read_photograph(path: pathlib.Path) -> np.ndarray:
+    """RGB uint8; raises ValueError naming the file when it does not decode."""
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None or not _complete(data):
+        raise ValueError(f"{path}: corrupt or truncated {path.suffix.lstrip('.').upper()} photograph")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _complete(data: np.ndarray) -> bool:
+    """A JPEG ends with its EOI marker (OpenCV decodes truncated files with a grey tail)."""
+    if data[:3].tobytes() == b"\xff\xd8\xff":
+        return b"\xff\xd9" in data[-64:].tobytes()
+    return True
+
+
+def read_mask(path: pathlib.Path) -> np.ndarray:
+    """The lesion mask as bool; raises ValueError naming the file unless it is binary and non-empty."""
+    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise ValueError(f"{path}: corrupt mask (not a readable image)")
+    if mask.ndim == 3:
+        if not (mask[..., :3] == mask[..., :1]).all():
+            raise ValueError(f"{path}: mask is in colour; expected a black and white lesion mask")
+        mask = mask[..., 0]
+    values = np.unique(mask)
+    if len(values) > 2 or values[0] != 0 and len(values) == 2:
+        shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        raise ValueError(f"{path}: mask is not binary (values {shown}); expected 0 and 255")
+    if values[-1] == 0:
+        raise ValueError(f"{path}: mask is empty (no lesion pixel) in a lesion folder")
+    return mask > 0
+
+
+def check_photograph(photograph: Photograph) -> list[str]:
+    """Problems with one photograph's files, as lines naming each file."""
+    try:
+        height, width = read_photograph(photograph.path).shape[:2]
+    except ValueError as error:
+        return [str(error)]
+    problems = []
+    for path in photograph.masks.values():
+        try:
+            mask = read_mask(path)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        if mask.shape != (height, width):
+            problems.append(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its photograph "
+                            f"{photograph.path.name} is {width}x{height}")
+    return problems
+
+
+# Split schemes. The paper shuffled its 195 lesion photographs into 155/20/20.
+PAPER_FRACTIONS = (155 / 195, 20 / 195, 20 / 195)
+SPLITS = ("train", "validation", "test")
+
+
+def split_photographs(photographs: list[Photograph], by_patient: bool, seed: int = 0,
+                      fractions: tuple[float, float, float] = PAPER_FRACTIONS) -> dict[str, list[Photograph]]:
+    """Seeded train/validation/test split; by_patient keeps each patient's photographs together.
+
+    Split sizes follow the paper's 155:20:20 proportions. Patient groups go,
+    largest first, to the split that is furthest below its target, so sizes
+    come as near the paper's as whole patients allow.
+    """
+    groups: dict[str, list[Photograph]] = {}
+    for photograph in photographs:
+        groups.setdefault(photograph.patient if by_patient else photograph.key, []).append(photograph)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    total = len(photographs)
+    targets = [round(fraction * total) for fraction in fractions[1:]]
+    targets.insert(0, total - sum(targets))
+    keys.sort(key=lambda key: -len(groups[key]))   # stable: shuffled order within a size
+    splits: dict[str, list[Photograph]] = {name: [] for name in SPLITS}
+    for key in keys:
+        deficits = [target - len(splits[name]) for name, target in zip(SPLITS, targets)]
+        name = SPLITS[int(np.argmax(deficits))]
+        splits[name].extend(groups[key])
+    return {name: sorted(items, key=lambda p: p.key) for name, items in splits.items()}
