@@ -1,0 +1,25 @@
+"""Tests for one-line error messages."""
+
+import pytest
+import tensorflow as tf
+
+from retina_tf.errors import UserError, describe
+
+
+def _failing_check(message):
+    tf.debugging.Assert(tf.constant(False), [tf.strings.format(message, tf.constant(7))])
+
+
+def test_an_in_graph_check_becomes_its_message_in_eager_and_graph_mode():
+    with pytest.raises(tf.errors.InvalidArgumentError) as eager:
+        _failing_check("bad photograph ({} bytes)")
+    with pytest.raises(tf.errors.InvalidArgumentError) as graph:
+        tf.function(lambda: _failing_check("bad photograph ({} bytes)"))()
+    assert describe(eager.value) == "bad photograph (7 bytes)"
+    assert describe(graph.value) == "bad photograph (7 bytes)"
+
+
+def test_other_errors_keep_their_type_and_first_line():
+    assert describe(UserError("no such file")) == "no such file"
+    assert describe(KeyError("x")) == "KeyError: 'x'"
+    assert describe(RuntimeError("first\nsecond")) == "RuntimeError: first"
