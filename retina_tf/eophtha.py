@@ -14,6 +14,10 @@ import random
 
 import cv2
 import numpy as np
+import tensorflow as tf
+
+from retina_tf import fundus
+from retina_tf.errors import describe
 
 ANNOTATED, ABSENT, UNKNOWN = "annotated", "absent", "unknown"
 STATUSES = (ANNOTATED, ABSENT, UNKNOWN)
@@ -75,15 +79,23 @@ def _files(folder: pathlib.Path) -> dict[tuple[str, str], pathlib.Path]:
     return found
 
 
-def scan(root: pathlib.Path | str, check_files: bool = True) -> list["Photograph"]:
+def scan(root: pathlib.Path | str, check_files: bool = True,
+         extra_roots: tuple[pathlib.Path, ...] = ()) -> list["Photograph"]:
     """All photographs under root (which holds e_optha_EX and/or e_optha_MA), sorted by key.
 
-    With check_files, every photograph and mask is decoded and checked
-    (corrupt JPEG, size mismatch, non-binary or empty mask); all problems are
-    raised together as one EophthaError.
+    extra_roots are searched for a set that root lacks (zip archives extracted
+    elsewhere). With check_files, every photograph and mask is decoded and
+    checked (corrupt JPEG, size mismatch, non-binary or empty mask); all
+    problems are raised together as one EophthaError.
     """
     root = pathlib.Path(root)
-    present = [lesion_set for lesion_set in LESION_SETS if (root / lesion_set.root).is_dir()]
+    set_roots = {}
+    for lesion_set in LESION_SETS:
+        for candidate in (root, *map(pathlib.Path, extra_roots)):
+            if (candidate / lesion_set.root).is_dir():
+                set_roots[lesion_set] = candidate / lesion_set.root
+                break
+    present = list(set_roots)
     if not present:
         raise EophthaError(root, [
             f"neither e_optha_EX/ nor e_optha_MA/ found in {root} (expected e_optha_EX/{{EX,healthy,Annotation_EX}}/"
@@ -94,8 +106,8 @@ def scan(root: pathlib.Path | str, check_files: bool = True) -> list["Photograph
     masks: dict[tuple[str, str], dict[str, pathlib.Path]] = {}
     status: dict[tuple[str, str], dict[str, str]] = {}
     for lesion_set in present:
-        base = root / lesion_set.root
-        for folder in (lesion_set.lesion_folder, "healthy", lesion_set.annotation_folder):
+        base = set_roots[lesion_set]
+        for folder in (lesion_set.lesion_folder, lesion_set.annotation_folder):   # healthy/ is optional
             if not (base / folder).is_dir():
                 problems.append(f"{base / folder}: folder missing")
         lesion_photos = _files(base / lesion_set.lesion_folder)
@@ -139,19 +151,11 @@ def scan(root: pathlib.Path | str, check_files: bool = True) -> list["Photograph
 
 
 def read_photograph(path: pathlib.Path) -> np.ndarray:
-    """RGB uint8; raises ValueError naming the file when it does not decode."""
-    data = np.fromfile(path, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None or not _complete(data):
-        raise ValueError(f"{path}: corrupt or truncated {path.suffix.lstrip('.').upper()} photograph")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _complete(data: np.ndarray) -> bool:
-    """A JPEG ends with its EOI marker (OpenCV decodes truncated files with a grey tail)."""
-    if data[:3].tobytes() == b"\xff\xd8\xff":
-        return b"\xff\xd9" in data[-64:].tobytes()
-    return True
+    """RGB uint8, decoded as the exported model decodes; ValueError naming the file otherwise."""
+    try:
+        return fundus.decode_fundus(tf.constant(path.read_bytes())).numpy()
+    except (tf.errors.InvalidArgumentError, OSError) as error:
+        raise ValueError(f"{path}: unreadable photograph: {describe(error)}") from None
 
 
 def read_mask(path: pathlib.Path) -> np.ndarray:

@@ -67,7 +67,7 @@ def test_every_bad_file_is_named_in_one_message(tree, tmp_path):
     expectations = {
         orphan_mask: "mask without its photograph",
         lonely: "photograph without its mask",
-        corrupt: "corrupt or truncated JPG photograph",
+        corrupt: "unreadable photograph: Invalid JPEG data",
         resized: "mask is 30x20 but its photograph",
         grey: "mask is not binary",
         empty: "mask is empty",

@@ -8,6 +8,7 @@ class UserError(Exception):
 
 
 _BYTES_LITERAL = re.compile(r"^b['\"](.*)['\"]$")
+_OP_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$")
 
 
 def describe(error: BaseException) -> str:
@@ -28,6 +29,7 @@ def describe(error: BaseException) -> str:
             data = line.split("Summarized data:", 1)[1].strip() or (lines[index + 1:] or [""])[0]
             first = _BYTES_LITERAL.sub(r"\1", data)
             break
+    first = _OP_NOISE.sub("", first)
     if isinstance(error, UserError) or first and type(error).__name__.endswith("ArgumentError"):
         return first
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -23,3 +23,10 @@ def test_other_errors_keep_their_type_and_first_line():
     assert describe(UserError("no such file")) == "no such file"
     assert describe(KeyError("x")) == "KeyError: 'x'"
     assert describe(RuntimeError("first\nsecond")) == "RuntimeError: first"
+
+
+def test_op_errors_lose_their_node_names():
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        tf.io.decode_jpeg(b"\xff\xd8\xff\xe0 truncated")
+    assert describe(raised.value).startswith("jpeg::Uncompress failed")
+    assert "function_node" not in describe(raised.value) and "[Op:" not in describe(raised.value)

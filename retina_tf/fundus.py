@@ -188,7 +188,8 @@ def _crop_box(image: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
 def gaussian_blur(image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
     """Separable Gaussian blur of an HxWxC float image, mirrored borders (OpenCV's default)."""
     sigma = tf.cast(sigma, tf.float32)
-    radius = tf.cast(tf.math.ceil(3.0 * sigma), tf.int32)
+    # Mirrored padding cannot exceed the image: tiny photographs get a truncated kernel.
+    radius = tf.minimum(tf.cast(tf.math.ceil(3.0 * sigma), tf.int32), tf.reduce_min(tf.shape(image)[:2]) - 1)
     taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
     kernel = tf.exp(-0.5 * tf.square(taps / sigma))
     kernel /= tf.reduce_sum(kernel)

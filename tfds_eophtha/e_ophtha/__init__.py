@@ -1,0 +1,1 @@
+"""The e_ophtha dataset."""
