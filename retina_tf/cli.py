@@ -18,6 +18,8 @@ from retina_tf.errors import describe
 COMMANDS = {
     "synth": ("retina_tf.synthetic_cli", "write a synthetic e-ophtha tree (for trying things out)"),
     "normalise": ("retina_tf.fundus_cli", "normalise fundus photographs as the model sees them"),
+    "build-dataset": ("retina_tf.dataset_cli", "build the TFDS dataset e_ophtha from the e-ophtha download"),
+    "train": ("retina_tf.train", "train (or resume) the Mask R-CNN experiment in a model_dir"),
     "demo": ("retina_tf.demo", "run the whole system end to end on synthetic data"),
 }
 

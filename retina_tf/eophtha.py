@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from retina_tf import fundus
-from retina_tf.errors import describe
+from retina_tf.errors import UserError, describe
 
 ANNOTATED, ABSENT, UNKNOWN = "annotated", "absent", "unknown"
 STATUSES = (ANNOTATED, ABSENT, UNKNOWN)
@@ -60,7 +60,7 @@ class Photograph:
         return bool(self.masks)
 
 
-class EophthaError(ValueError):
+class EophthaError(UserError, ValueError):
     """The e-ophtha tree has problems; the message lists each, file by file."""
 
     def __init__(self, root, problems):

@@ -4,7 +4,7 @@ import re
 
 
 class UserError(Exception):
-    """A problem the user can fix (bad path, bad input); printed without a traceback."""
+    """A problem the user can fix (bad path, bad input); printed whole, without a traceback."""
 
 
 _BYTES_LITERAL = re.compile(r"^b['\"](.*)['\"]$")
@@ -12,12 +12,14 @@ _OP_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$")
 
 
 def describe(error: BaseException) -> str:
-    """One line for an exception.
+    """One line for an exception (a UserError keeps all its lines: they list problems).
 
     TensorFlow's failed in-graph checks (``tf.debugging.Assert`` with one
     formatted string) bury the message among node names; only it is kept.
     """
     message = (getattr(error, "message", None) or str(error)).strip()
+    if isinstance(error, UserError):
+        return message
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     first = next((line for line in lines if not line.startswith(
         ("Graph execution error", "Detected at node"))), "")
@@ -30,6 +32,6 @@ def describe(error: BaseException) -> str:
             first = _BYTES_LITERAL.sub(r"\1", data)
             break
     first = _OP_NOISE.sub("", first)
-    if isinstance(error, UserError) or first and type(error).__name__.endswith("ArgumentError"):
+    if first and type(error).__name__.endswith("ArgumentError"):
         return first
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

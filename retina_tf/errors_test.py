@@ -30,3 +30,7 @@ def test_op_errors_lose_their_node_names():
         tf.io.decode_jpeg(b"\xff\xd8\xff\xe0 truncated")
     assert describe(raised.value).startswith("jpeg::Uncompress failed")
     assert "function_node" not in describe(raised.value) and "[Op:" not in describe(raised.value)
+
+
+def test_user_errors_keep_every_line_they_list():
+    assert describe(UserError("2 problems:\n  - a.png: empty\n  - b.jpg: corrupt")).count("\n") == 2
