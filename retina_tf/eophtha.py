@@ -205,8 +205,9 @@ def split_photographs(photographs: list[Photograph], by_patient: bool, seed: int
     """Seeded train/validation/test split; by_patient keeps each patient's photographs together.
 
     Split sizes follow the paper's 155:20:20 proportions. Patient groups go,
-    largest first, to the split that is furthest below its target, so sizes
-    come as near the paper's as whole patients allow.
+    largest first, to the split furthest below its target relative to that
+    target, so sizes come as near the paper's as whole patients allow and no
+    split is left empty while there are groups enough.
     """
     groups: dict[str, list[Photograph]] = {}
     for photograph in photographs:
@@ -219,7 +220,7 @@ def split_photographs(photographs: list[Photograph], by_patient: bool, seed: int
     keys.sort(key=lambda key: -len(groups[key]))   # stable: shuffled order within a size
     splits: dict[str, list[Photograph]] = {name: [] for name in SPLITS}
     for key in keys:
-        deficits = [target - len(splits[name]) for name, target in zip(SPLITS, targets)]
+        deficits = [(target - len(splits[name])) / max(target, 1) for name, target in zip(SPLITS, targets)]
         name = SPLITS[int(np.argmax(deficits))]
         splits[name].extend(groups[key])
     return {name: sorted(items, key=lambda p: p.key) for name, items in splits.items()}

@@ -18,6 +18,49 @@ def outline(image: np.ndarray, mask: np.ndarray, colour, thickness: int = 1) -> 
     return drawn
 
 
+def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None, thickness: int = 1) -> np.ndarray:
+    """Boxes (ymin, xmin, ymax, xmax pixels), mask outlines and scores, coloured by lesion type.
+
+    labels are lesion names; masks, when given, are full-size boolean masks.
+    """
+    drawn = np.ascontiguousarray(image.copy())
+    for index, (box, label) in enumerate(zip(boxes, labels)):
+        colour = tuple(int(c) for c in LESION_COLOURS[label])
+        ymin, xmin, ymax, xmax = (int(round(float(v))) for v in box)
+        cv2.rectangle(drawn, (xmin, ymin), (xmax - 1, ymax - 1), colour, thickness)
+        if masks is not None:
+            drawn = outline(drawn, masks[index], colour, thickness)
+        if scores is not None:
+            cv2.putText(drawn, f"{float(scores[index]):.2f}", (xmin, max(ymin - 3, 10)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.35 * max(thickness, 1), colour, 1, cv2.LINE_AA)
+    return drawn
+
+
+def dataset_figure(dataset, count: int = 6, columns: int = 3):
+    """A matplotlib figure of e_ophtha examples with their lesions outlined (TFDS's show_examples draws no boxes)."""
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+    from matplotlib.patches import Patch  # pylint: disable=import-outside-toplevel
+    from retina_tf import LESION_CLASSES, instance_masks  # pylint: disable=import-outside-toplevel
+
+    examples = list(dataset.take(count))
+    rows = max(1, -(-len(examples) // columns))
+    figure = Figure(figsize=(4 * columns, 4 * rows))
+    for index, example in enumerate(examples):
+        image = example["image"].numpy()
+        objects = example["objects"]
+        size = image.shape[0]
+        boxes = instance_masks.pixel_boxes(objects["bbox"], size).numpy()
+        masks = instance_masks.paste_masks(objects["mask"], objects["bbox"], size).numpy()
+        labels = [LESION_CLASSES[int(label)] for label in objects["label"].numpy()]
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(draw_lesions(image, boxes, labels, masks))
+        axes.set_title(f"{example['image/filename'].numpy().decode()} ({len(labels)} lesions)", fontsize=7)
+        axes.axis("off")
+    handles = [Patch(color=np.array(colour) / 255, label=name) for name, colour in LESION_COLOURS.items()]
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles))
+    return figure
+
+
 def fit_height(image: np.ndarray, height: int) -> np.ndarray:
     width = max(1, round(image.shape[1] * height / image.shape[0]))
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)

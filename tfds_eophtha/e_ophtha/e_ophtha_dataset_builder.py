@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_datasets.public_api as tfds
 
 from retina_tf import LESION_CLASSES, eophtha, fundus, lesions
+from retina_tf.errors import UserError
 
 _HOMEPAGE = "https://www.adcis.net/en/third-party/e-ophtha/"
 
@@ -116,6 +117,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         config = self.builder_config
         chosen = [p for p in every if p.has_lesions or config.include_healthy]
         splits = eophtha.split_photographs(chosen, by_patient=config.split_by == "patient", seed=config.seed)
+        empty = [name for name, photographs in splits.items() if not photographs]
+        if empty:
+            raise UserError(f"{manual_dir}: {len(chosen)} photographs for config {config.name} are too few to "
+                            f"fill train, validation and test ({', '.join(empty)} would be empty)")
         return {name: self._generate_examples(photographs, ids, manual_dir)
                 for name, photographs in splits.items()}
 
