@@ -10,3 +10,9 @@ __version__ = "0.1.0"
 LESION_CLASSES = ("exudate", "microaneurysm")
 EXUDATE = 1
 MICROANEURYSM = 2
+
+# What is known about a lesion type on a photograph: its mask exists
+# (annotated), the photograph is in that set's healthy folder (absent), or the
+# photograph is not in that set (unknown). Evaluation scores known types only.
+ANNOTATED, ABSENT, UNKNOWN = "annotated", "absent", "unknown"
+STATUSES = (ANNOTATED, ABSENT, UNKNOWN)

@@ -16,11 +16,9 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from retina_tf import fundus
+from retina_tf import ABSENT, ANNOTATED, UNKNOWN, fundus
 from retina_tf.errors import UserError, describe
 
-ANNOTATED, ABSENT, UNKNOWN = "annotated", "absent", "unknown"
-STATUSES = (ANNOTATED, ABSENT, UNKNOWN)
 
 _PHOTOGRAPH_SUFFIXES = {".jpg", ".jpeg", ".png"}
 

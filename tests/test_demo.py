@@ -5,7 +5,7 @@ from retina_tf import cli
 
 def test_demo_runs_and_leaves_its_artefacts(tmp_path, capsys):
     workdir = tmp_path / "demo"
-    assert cli.main(["demo", "--workdir", str(workdir), "--photographs", "2"]) == 0
+    assert cli.main(["demo", "--workdir", str(workdir), "--photographs", "4"]) == 0
     out = capsys.readouterr().out
     assert (workdir / "e-ophtha" / "e_optha_EX" / "EX").is_dir()
     sheets = sorted((workdir / "normalised").glob("*.png"))

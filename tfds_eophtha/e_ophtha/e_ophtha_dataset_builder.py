@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets.public_api as tfds
 
-from retina_tf import LESION_CLASSES, eophtha, fundus, lesions
+from retina_tf import LESION_CLASSES, STATUSES, eophtha, fundus, lesions
 from retina_tf.errors import UserError
 
 _HOMEPAGE = "https://www.adcis.net/en/third-party/e-ophtha/"
@@ -75,7 +75,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.image_size
-        status = tfds.features.ClassLabel(names=eophtha.STATUSES)
+        status = tfds.features.ClassLabel(names=STATUSES)
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image": tfds.features.Image(shape=(size, size, 3), encoding_format="png",
