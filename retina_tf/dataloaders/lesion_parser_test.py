@@ -1,0 +1,421 @@
+"""Tests for the lesion parser: its augmentation against an independent numpy/OpenCV reference, and parity
+with Model Garden's Mask R-CNN parser fed full-size masks."""
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.vision.dataloaders import maskrcnn_input
+from official.vision.ops import anchor
+from official.vision.ops import preprocess_ops
+from retina_tf.dataloaders import lesion_parser
+from retina_tf.dataloaders.lesion_parser import Augmentation
+
+SIDE = 128
+FILL = 128
+PARSER_ARGS = dict(
+    output_size=[SIDE, SIDE], min_level=2, max_level=5, num_scales=1, aspect_ratios=[0.5, 1.0, 2.0],
+    anchor_size=2.0, include_mask=True, mask_crop_size=28, max_num_instances=24,
+    # Above the anchor count, so the RPN sampler keeps every anchor and its targets are deterministic.
+    rpn_batch_size_per_im=10**6)
+
+
+def _random_masks(rng, count, shape=(SIDE, SIDE)):
+    """Full-size binary lesion masks: disks, rectangles and irregular unions of overlapping ones, some cut by
+    the border."""
+    masks = np.zeros((count, *shape), np.uint8)
+    for mask in masks:
+        y, x = rng.integers(0, shape).tolist()
+        for _ in range(1 if rng.random() < 0.5 else rng.integers(2, 4)):
+            radius = int(rng.integers(2, 12))
+            if rng.random() < 0.5:
+                cv2.circle(mask, (x, y), radius, 1, -1)
+            else:
+                height, width = rng.integers(2, 2 * radius + 2, 2).tolist()
+                cv2.rectangle(mask, (x - width // 2, y - height // 2), (x + (width - 1) // 2, y + (height - 1) // 2),
+                              1, -1)
+            rows, columns = np.nonzero(mask)
+            y, x = rng.choice(np.stack([rows, columns], axis=1)).tolist()   # the next part overlaps this one
+    return masks
+
+
+def _tight_box(mask):
+    rows, columns = np.nonzero(mask)
+    return np.array([rows.min(), columns.min(), rows.max() + 1, columns.max() + 1], np.float32)
+
+
+def _image(masks, rng):
+    """Noise, with the lesions painted into the red channel."""
+    image = rng.integers(0, 256, (*masks.shape[1:], 3)).astype(np.uint8)
+    image[..., 0] = np.where(masks.any(axis=0), 230, 20)
+    return image
+
+
+def _examples(masks, image, crowd=None):
+    """The decoded example: PNG crops for the lesion parser, full float masks for the stock parser."""
+    count, (height, width) = len(masks), image.shape[:2]
+    boxes = np.array([_tight_box(mask) for mask in masks], np.float32).reshape(-1, 4)
+    pngs = [cv2.imencode('.png', mask[y1:y2, x1:x2] * 255)[1].tobytes()
+            for mask, (y1, x1, y2, x2) in zip(masks, boxes.astype(int))]
+    common = dict(
+        source_id=tf.constant('7'), image=tf.constant(image),
+        height=tf.constant(height, tf.int32), width=tf.constant(width, tf.int32),
+        groundtruth_classes=tf.constant(np.arange(count) % 2 + 1, tf.int64),
+        groundtruth_is_crowd=tf.constant(np.zeros(count, bool) if crowd is None else crowd),
+        groundtruth_area=tf.constant(masks.sum(axis=(1, 2)), tf.float32),
+        groundtruth_boxes=tf.constant(boxes / np.float32([height, width, height, width])))
+    lesion = dict(common, groundtruth_instance_mask_pngs=tf.constant(pngs, tf.string))
+    stock = dict(common, groundtruth_instance_masks=tf.constant(masks, tf.float32))
+    return lesion, stock
+
+
+def _reference_warp(array, augmentation, fill=0):
+    """The augmentation on a full-size array: numpy flips and quarter turns, then OpenCV bilinear scaling
+    about the image centre and translation, fill outside."""
+    out = array
+    if augmentation.hflip:
+        out = out[:, ::-1]
+    if augmentation.vflip:
+        out = out[::-1]
+    out = np.ascontiguousarray(np.rot90(out, augmentation.rot90))
+    height, width = out.shape[:2]
+    (scale_y, scale_x), (shift_y, shift_x) = augmentation.scale, augmentation.translate
+    # Pixel centres sit at i + 0.5 on [0, side]; the centre side / 2 stays put.
+    matrix = np.array([
+        [scale_x, 0, (width / 2) * (1 - scale_x) + 0.5 * scale_x - 0.5 + shift_x * width],
+        [0, scale_y, (height / 2) * (1 - scale_y) + 0.5 * scale_y - 0.5 + shift_y * height]])
+    return cv2.warpAffine(out, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(fill, fill, fill))
+
+
+def _reference_mask(mask, augmentation):
+    """A full-size mask under the augmentation, resampled bilinearly and thresholded at 0.5."""
+    return _reference_warp(mask.astype(np.float32), augmentation) >= 0.5
+
+
+def _reference_box(box, augmentation, side, clip=True):
+    """A pixel box moved edge by edge, then clipped to the image."""
+    y1, x1, y2, x2 = box
+    if augmentation.hflip:
+        x1, x2 = side - x2, side - x1
+    if augmentation.vflip:
+        y1, y2 = side - y2, side - y1
+    if augmentation.rot90 == 1:      # counter-clockwise: the right side comes to the top
+        y1, x1, y2, x2 = side - x2, y1, side - x1, y2
+    elif augmentation.rot90 == -1:
+        y1, x1, y2, x2 = x1, side - y2, x2, side - y1
+    (scale_y, scale_x), (shift_y, shift_x) = augmentation.scale, augmentation.translate
+    y1, y2 = (side / 2 + scale_y * (np.array([y1, y2]) - side / 2) + shift_y * side).tolist()
+    x1, x2 = (side / 2 + scale_x * (np.array([x1, x2]) - side / 2) + shift_x * side).tolist()
+    return np.clip([y1, x1, y2, x2], 0, side) if clip else np.array([y1, x1, y2, x2])
+
+
+def _paste(target, box, side):
+    """A mask target pasted back into a full-size mask, thresholded at 0.5.
+
+    Model Garden samples a target's rows and columns evenly from corner to corner of box * (side - 1) / side
+    in pixel-centre coordinates (crop_and_resize of a box normalised by the side); the paste inverts that.
+    """
+    last = target.shape[0] - 1
+    start, end = box[:2] * (side - 1) / side, box[2:] * (side - 1) / side
+    rows, columns = np.mgrid[0:side, 0:side].astype(np.float32)
+    return cv2.remap(target, (columns - start[1]) / max(end[1] - start[1], 1e-6) * last,
+                     (rows - start[0]) / max(end[0] - start[0], 1e-6) * last, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0) >= 0.5
+
+
+def _sides(mask):
+    """Height and width of a mask's tight box (0, 0 if empty)."""
+    return np.diff(_tight_box(mask).reshape(2, 2), axis=0)[0] if mask.any() else np.zeros(2)
+
+
+def _assert_inside(pasted, box):
+    """Nothing of the lesion lies outside its box (a pixel of slack)."""
+    if pasted.any():
+        tight = _tight_box(pasted)
+        assert (tight[:2] >= box[:2] - 1).all() and (tight[2:] <= box[2:] + 1).all(), (tight, box)
+
+
+def _iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def _photograph_pixels(image):
+    """The parser's normalised image back in 0..255."""
+    return (image.numpy() * preprocess_ops.STDDEV_NORM + preprocess_ops.MEAN_NORM) * 255
+
+
+def _check_against_reference(masks, image, augmentation, out_image, labels):
+    """The parse of full-size masks' crops under an augmentation against the reference's boxes, masks and
+    image: same survivors in order, boxes to float precision, each target pasted back where the reference
+    puts its lesion, the photograph to within interpolation rounding."""
+    side = masks.shape[1]
+    expected = np.array([_reference_box(_tight_box(mask), augmentation, side) for mask in masks])
+    survivors = [i for i, box in enumerate(expected) if box[2] > box[0] and box[3] > box[1]]
+    warped = [_reference_mask(mask, augmentation) for mask in masks]
+    assert all(i in survivors for i, mask in enumerate(warped) if mask.any()), 'a lesion in view was dropped'
+
+    classes = labels['gt_classes'].numpy()
+    count = int((classes >= 0).sum())
+    assert count == len(survivors)
+    np.testing.assert_array_equal(classes[:count], np.arange(len(masks))[survivors] % 2 + 1)
+    boxes = labels['gt_boxes'].numpy()[:count]
+    np.testing.assert_allclose(boxes, expected[survivors], atol=1e-3)
+    targets = labels['gt_masks'].numpy()
+    assert (targets[count:] == -1).all()
+    assert targets[:count].min() >= 0 and targets[:count].max() <= 1
+    whole = [_reference_box(_tight_box(mask), augmentation, side, clip=False) for mask in masks]
+    for box, target, index in zip(boxes, targets, survivors):
+        pasted, reference = _paste(target, box, side), warped[index]
+        _assert_inside(pasted, box)
+        if min(_sides(reference)) >= 3:
+            # Where the reference puts the lesion (part of it, if its box was clipped), within a pixel.
+            assert np.abs(_tight_box(pasted) - _tight_box(reference)).max() <= 1, f'lesion {index}'
+            if np.array_equal(whole[index], box) and augmentation.scale == (1.0, 1.0):
+                assert np.abs(_tight_box(pasted) - box).max() <= 1 + 1e-3, f'lesion {index}'
+        # Model Garden's sampling leaves out up to a pixel row and column on the side away from the image
+        # origin, so the bound holds from 8 px.
+        if min(_sides(reference)) >= 8:
+            assert _iou(pasted, reference) > 0.8, f'lesion {index}'
+
+    # The photograph moved with the masks, with grey brought in from outside.
+    reference_image = _reference_warp(image.astype(np.float32), augmentation, FILL)
+    np.testing.assert_allclose(_photograph_pixels(out_image), reference_image, atol=0.05)
+
+
+FORCED = {
+    'identity': Augmentation(),
+    'hflip': Augmentation(hflip=True),
+    'vflip': Augmentation(vflip=True),
+    'rot90_ccw': Augmentation(rot90=1),
+    'rot90_cw': Augmentation(rot90=-1),
+    'translate_x': Augmentation(translate=(0.0, 0.23)),
+    'translate_y': Augmentation(translate=(-0.17, 0.0)),
+    'scale_x': Augmentation(scale=(1.0, 1.3)),
+    'scale_y': Augmentation(scale=(0.75, 1.0)),
+    'combined': Augmentation(hflip=True, vflip=True, rot90=-1, scale=(1.15, 0.85), translate=(0.08, -0.12)),
+}
+
+
+@pytest.mark.parametrize('name', FORCED)
+def test_each_transform_moves_masks_boxes_and_image_like_the_reference(name):
+    rng = np.random.default_rng(len(name))
+    masks = _random_masks(rng, 18)
+    image = _image(masks, rng)
+    lesion, _ = _examples(masks, image)
+    parser = lesion_parser.Parser(**PARSER_ARGS, fill_value=FILL)
+    out_image, labels = parser.parse_train_data(lesion, FORCED[name])
+    _check_against_reference(masks, image, FORCED[name], out_image, labels)
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_random_transforms_move_masks_boxes_and_image_like_the_reference(seed):
+    rng = np.random.default_rng(100 + seed)
+    augmentation = Augmentation(
+        hflip=bool(rng.random() < 0.5), vflip=bool(rng.random() < 0.5), rot90=int(rng.integers(-1, 2)),
+        scale=tuple(rng.uniform(0.7, 1.3, 2)), translate=tuple(rng.uniform(-0.25, 0.25, 2)))
+    masks = _random_masks(rng, 20)
+    image = _image(masks, rng)
+    lesion, _ = _examples(masks, image)
+    out_image, labels = lesion_parser.Parser(**PARSER_ARGS, fill_value=FILL).parse_train_data(lesion, augmentation)
+    _check_against_reference(masks, image, augmentation, out_image, labels)
+
+
+def test_counter_clockwise_quarter_turn_brings_the_top_right_corner_to_the_top_left():
+    masks = np.zeros((1, SIDE, SIDE), np.uint8)
+    masks[0, 2:10, SIDE - 20:SIDE - 4] = 1
+    lesion, _ = _examples(masks, _image(masks, np.random.default_rng(0)))
+    parser = lesion_parser.Parser(**PARSER_ARGS)
+    _, turned = parser.parse_train_data(lesion, Augmentation(rot90=1))
+    np.testing.assert_allclose(turned['gt_boxes'][0], [4, 2, 20, 10])
+    _, turned = parser.parse_train_data(lesion, Augmentation(rot90=-1))
+    np.testing.assert_allclose(turned['gt_boxes'][0], [SIDE - 20, SIDE - 10, SIDE - 4, SIDE - 2])
+
+
+def _assert_same_structure(ours, stock):
+    tf.nest.assert_same_structure(ours, stock)
+    for got, expected in zip(tf.nest.flatten(ours), tf.nest.flatten(stock)):
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+
+
+def _assert_same_labels(ours, stock):
+    for key in ('anchor_boxes', 'image_info', 'rpn_score_targets', 'rpn_box_targets', 'gt_boxes', 'gt_classes',
+                'gt_outer_boxes'):
+        for got, expected in zip(tf.nest.flatten(ours[key]), tf.nest.flatten(stock[key])):
+            np.testing.assert_array_equal(got, expected, err_msg=key)
+    np.testing.assert_allclose(ours['gt_masks'], stock['gt_masks'], atol=1e-4)
+
+
+@pytest.mark.parametrize('outer_boxes_scale', [1.0, 1.5])
+def test_without_augmentation_it_matches_the_stock_parser_on_full_masks(outer_boxes_scale):
+    rng = np.random.default_rng(1)
+    masks = _random_masks(rng, 16)
+    crowd = np.zeros(16, bool)
+    crowd[[3, 10]] = True
+    lesion, stock = _examples(masks, _image(masks, rng), crowd)
+    args = dict(PARSER_ARGS, outer_boxes_scale=outer_boxes_scale)
+    image, labels = lesion_parser.Parser(**args).parse_fn(is_training=True)(lesion)
+    stock_image, stock_labels = maskrcnn_input.Parser(**args).parse_fn(is_training=True)(stock)
+    _assert_same_structure((image, labels), (stock_image, stock_labels))
+    np.testing.assert_allclose(image, stock_image, atol=1e-5)
+    _assert_same_labels(labels, stock_labels)
+    assert (labels['gt_classes'].numpy() >= 0).sum() == 14
+
+
+@pytest.mark.parametrize('augmentation', [
+    Augmentation(hflip=True), Augmentation(vflip=True), Augmentation(rot90=1),
+    Augmentation(hflip=True, vflip=True, rot90=-1)], ids=['hflip', 'vflip', 'rot90_ccw', 'flips_rot90_cw'])
+@pytest.mark.parametrize('shape', [(SIDE, SIDE), (96, SIDE)], ids=['square', 'landscape'])
+def test_flips_and_quarter_turns_match_the_stock_parser_on_turned_full_masks(augmentation, shape):
+    rng = np.random.default_rng(2)
+    masks = _random_masks(rng, 14, shape)
+    image = _image(masks, rng)
+    lesion, _ = _examples(masks, image)
+    _, turned = _examples(np.stack([_reference_warp(mask, augmentation) for mask in masks]),
+                          _reference_warp(image, augmentation))
+    out_image, labels = lesion_parser.Parser(**PARSER_ARGS).parse_train_data(lesion, augmentation)
+    stock_image, stock_labels = maskrcnn_input.Parser(**PARSER_ARGS).parse_fn(is_training=True)(turned)
+    np.testing.assert_allclose(out_image, stock_image, atol=1e-5)
+    _assert_same_labels(labels, stock_labels)
+
+
+def test_resizing_a_landscape_photograph_into_the_output_size_matches_the_stock_parser():
+    rng = np.random.default_rng(7)
+    masks = _random_masks(rng, 15, (96, SIDE))
+    lesion, stock = _examples(masks, _image(masks, rng))
+    args = dict(PARSER_ARGS, output_size=[64, 64])   # scaled to 48 x 64, then padded to 64 x 64
+    image, labels = lesion_parser.Parser(**args).parse_fn(is_training=True)(lesion)
+    stock_image, stock_labels = maskrcnn_input.Parser(**args).parse_fn(is_training=True)(stock)
+    _assert_same_structure((image, labels), (stock_image, stock_labels))
+    np.testing.assert_allclose(image, stock_image, atol=1e-4)
+    _assert_same_labels(labels, stock_labels)
+
+
+def test_eval_parse_matches_the_stock_parser():
+    rng = np.random.default_rng(3)
+    masks = _random_masks(rng, 30)
+    lesion, stock = _examples(masks, _image(masks, rng))
+    image, labels = lesion_parser.Parser(**PARSER_ARGS).parse_fn(is_training=False)(lesion)
+    stock_image, stock_labels = maskrcnn_input.Parser(**PARSER_ARGS).parse_fn(is_training=False)(stock)
+    _assert_same_structure((image, labels), (stock_image, stock_labels))
+    np.testing.assert_array_equal(image, stock_image)
+    truth, stock_truth = labels['groundtruths'], stock_labels['groundtruths']
+    for key in truth:
+        if key != 'masks':
+            np.testing.assert_array_equal(truth[key], stock_truth[key], err_msg=key)
+    np.testing.assert_allclose(truth['masks'], stock_truth['masks'], atol=1e-4)
+
+
+@pytest.mark.parametrize('is_training', [True, False])
+def test_no_lesions_and_more_lesions_than_slots_match_the_stock_parser(is_training):
+    rng = np.random.default_rng(4)
+    for count in (0, 40):   # 40 > max_num_instances: clipped to the first 24
+        masks = _random_masks(rng, count)
+        lesion, stock = _examples(masks, _image(masks, rng))
+        image, labels = lesion_parser.Parser(**PARSER_ARGS).parse_fn(is_training)(lesion)
+        stock_image, stock_labels = maskrcnn_input.Parser(**PARSER_ARGS).parse_fn(is_training)(stock)
+        _assert_same_structure((image, labels), (stock_image, stock_labels))
+        if is_training:
+            _assert_same_labels(labels, stock_labels)
+        else:
+            np.testing.assert_allclose(labels['groundtruths']['masks'], stock_labels['groundtruths']['masks'],
+                                       atol=1e-4)
+    if is_training:
+        _, labels = lesion_parser.Parser(**PARSER_ARGS).parse_train_data(
+            lesion, Augmentation(rot90=1, scale=(0.8, 1.2), translate=(0.1, -0.1)))
+        assert (labels['gt_classes'].numpy() >= 0).sum() == 24
+        assert labels['gt_masks'].numpy().min() >= 0
+
+
+def test_it_runs_in_a_parallel_tf_data_map_with_random_augmentation():
+    rng = np.random.default_rng(5)
+    masks = _random_masks(rng, 12)
+    lesion, _ = _examples(masks, _image(masks, rng))
+    parser = lesion_parser.Parser(**dict(PARSER_ARGS, aug_rand_hflip=True, aug_rand_vflip=True, aug_scale_min=0.8,
+                                         aug_scale_max=1.25), aug_rand_rotate90=True, aug_translate_max=0.15)
+    dataset = tf.data.Dataset.from_tensors(lesion).repeat(8).map(
+        parser.parse_fn(is_training=True), num_parallel_calls=tf.data.AUTOTUNE)
+    assert dataset.element_spec[0].shape == (SIDE, SIDE, 3)
+    all_boxes = []
+    for _, labels in dataset:
+        count = int((labels['gt_classes'].numpy() >= 0).sum())
+        assert 0 < count <= 12
+        targets = labels['gt_masks'].numpy()
+        assert targets[:count].min() >= 0 and targets[:count].max() <= 1 and (targets[count:] == -1).all()
+        for box, target in zip(labels['gt_boxes'].numpy()[:count], targets):
+            _assert_inside(_paste(target, box, SIDE), box)
+        all_boxes.append(labels['gt_boxes'].numpy())
+    assert len({boxes.tobytes() for boxes in all_boxes}) > 1, 'every element got the same augmentation'
+
+
+def test_sampled_augmentation_draws_every_switched_on_transform_independently_per_axis():
+    parser = lesion_parser.Parser(**dict(PARSER_ARGS, aug_rand_hflip=True, aug_rand_vflip=True, aug_scale_min=0.8,
+                                         aug_scale_max=1.2), aug_rand_rotate90=True, aug_translate_max=0.1)
+    draws = [parser.sample_augmentation() for _ in range(150)]
+    assert {int(draw.rot90) for draw in draws} == {-1, 0, 1}
+    assert {bool(draw.hflip) for draw in draws} == {bool(draw.vflip) for draw in draws} == {False, True}
+    scales = np.array([draw.scale for draw in draws])
+    shifts = np.array([draw.translate for draw in draws])
+    assert scales.min() >= 0.8 and scales.max() <= 1.2 and np.abs(shifts).max() <= 0.1
+    assert abs(np.corrcoef(scales.T)[0, 1]) < 0.3 and abs(np.corrcoef(shifts.T)[0, 1]) < 0.3
+    plain = lesion_parser.Parser(**PARSER_ARGS).sample_augmentation()
+    assert not plain.hflip and not plain.vflip and plain.rot90 == 0
+    np.testing.assert_array_equal(plain.scale, [1, 1])
+    np.testing.assert_array_equal(plain.translate, [0, 0])
+
+
+def test_a_png_that_differs_from_its_box_is_refused():
+    rng = np.random.default_rng(6)
+    masks = _random_masks(rng, 3)
+    lesion, _ = _examples(masks, _image(masks, rng))
+    pngs = lesion['groundtruth_instance_mask_pngs'].numpy().tolist()
+    pngs[1] = cv2.imencode('.png', np.full((50, 3), 255, np.uint8))[1].tobytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match='differs from its box'):
+        lesion_parser.Parser(**PARSER_ARGS).parse_train_data(
+            dict(lesion, groundtruth_instance_mask_pngs=tf.constant(pngs)), Augmentation())
+
+
+def test_bad_augmentation_ranges_are_refused():
+    with pytest.raises(ValueError, match='aug_scale_min'):
+        lesion_parser.Parser(**dict(PARSER_ARGS, aug_scale_min=1.2, aug_scale_max=0.8))
+    with pytest.raises(ValueError, match='aug_translate_max'):
+        lesion_parser.Parser(**PARSER_ARGS, aug_translate_max=1.5)
+
+
+def _hard_boxes(rng, count, side):
+    """Boxes with ties: some copy anchors' corners or each other, some touch the border, some are tiny."""
+    boxes = []
+    for _ in range(count):
+        kind = rng.integers(4)
+        y, x = rng.integers(0, side - 8, 2)
+        if kind == 0:       # on the anchor grid: many equal IoUs
+            y, x, size = 4 * (y // 4), 4 * (x // 4), 4 * rng.integers(1, 12)
+            boxes.append([y, x, y + size, x + size])
+        elif kind == 1:     # a duplicate: every anchor ties between the two
+            boxes.append(boxes[-1] if boxes else [0, 0, 5, 5])
+        elif kind == 2:     # on the border
+            boxes.append([0, x, rng.integers(1, 40), min(side, x + rng.integers(1, 90))])
+        else:
+            height, width = rng.uniform(0.5, 120, 2)
+            boxes.append([y + rng.random(), x + rng.random(), min(side, y + height), min(side, x + width)])
+    return tf.constant(np.array(boxes, np.float32).reshape(-1, 4))
+
+
+@pytest.mark.parametrize('count,num_scales,side', [(0, 1, 256), (1, 1, 256), (9, 2, 200), (70, 1, 256)])
+def test_overlap_rpn_labeler_matches_the_stock_labeler_exactly(count, num_scales, side):
+    anchor_boxes = anchor.build_anchor_generator(
+        min_level=2, max_level=6, num_scales=num_scales, aspect_ratios=[0.5, 1.0, 2.0], anchor_size=2.0,
+    )(image_size=(side, side))
+    boxes = _hard_boxes(np.random.default_rng(count), count, side)
+    labels = tf.ones([count, 1])
+    stock = anchor.RpnAnchorLabeler(0.7, 0.3, 10**7, 0.5)
+    ours = lesion_parser.OverlapRpnAnchorLabeler(anchor_boxes, 0.7, 0.3, 10**7, 0.5)
+    flat = tf.concat([tf.reshape(level, [-1, 4]) for level in anchor_boxes.values()], axis=0)
+    expected = stock.matcher(stock.similarity_calc(flat, boxes))
+    got = ours.matcher(ours.similarity_calc(flat, boxes))
+    for got_part, expected_part in zip(got, expected):
+        np.testing.assert_array_equal(got_part, expected_part)
+    for got_part, expected_part in zip(tf.nest.flatten(ours.label_anchors(anchor_boxes, boxes, labels)),
+                                       tf.nest.flatten(stock.label_anchors(anchor_boxes, boxes, labels))):
+        np.testing.assert_array_equal(got_part, expected_part)

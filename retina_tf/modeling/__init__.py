@@ -1,0 +1,1 @@
+"""Model Garden model subclasses."""
