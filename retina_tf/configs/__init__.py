@@ -1,0 +1,1 @@
+"""Experiment configs (Model Garden dataclasses) registered with exp_factory."""

@@ -1,0 +1,157 @@
+"""The paper's Mask R-CNN as a registered Model Garden experiment: `retina_maskrcnn`.
+
+Defaults are the seed paper's settings (design.md maps each to its field).
+Training length lives in one place, `task.schedule`: epochs and learning rate
+per stage and the length of an epoch; `resolve_schedule` turns it into
+`trainer.train_steps` and the stepwise boundaries, so the two never disagree.
+"""
+
+import dataclasses
+import math
+from typing import List, Optional
+
+from official.core import config_definitions as cfg
+from official.core import exp_factory
+from official.modeling import hyperparams
+from official.modeling import optimization
+from official.vision.configs import backbones
+from official.vision.configs import decoders
+from official.vision.configs import maskrcnn as maskrcnn_config
+
+from retina_tf import LESION_CLASSES
+
+NUM_CLASSES = 1 + len(LESION_CLASSES)   # background, exudate, microaneurysm
+
+
+@dataclasses.dataclass
+class LesionParser(maskrcnn_config.Parser):
+    """Stock parser fields plus the paper's rotations and translations.
+
+    aug_scale_min/max scale x and y independently (the paper scales "along x
+    and y axes"); aug_translate_max is a fraction of the image side.
+    """
+
+    aug_rand_hflip: bool = True
+    aug_rand_vflip: bool = True
+    aug_rand_rotate90: bool = True
+    aug_translate_max: float = 0.1
+    aug_scale_min: float = 0.8
+    aug_scale_max: float = 1.2
+    fill_value: int = 128              # neutral grey of a normalised photograph
+    rpn_batch_size_per_im: int = 512   # paper: 512 anchors per image (default 256)
+    max_num_instances: int = 320       # above the most lesions on one e-ophtha photograph (~120)
+    mask_crop_size: int = 112
+
+
+@dataclasses.dataclass
+class LesionDataConfig(maskrcnn_config.DataConfig):
+    """Reads the TFDS dataset e_ophtha (build it with `retina-tf build-dataset`)."""
+
+    tfds_name: str = "e_ophtha/patients_1024"
+    dtype: str = "float32"
+    shuffle_buffer_size: int = 200
+    parser: LesionParser = dataclasses.field(default_factory=LesionParser)
+
+
+@dataclasses.dataclass
+class Schedule(hyperparams.Config):
+    """Training length: the paper's 65 epochs, 25 at 1e-4, 25 at 1e-5, 15 at 1e-6.
+
+    An epoch is steps_per_epoch steps; 0 means one pass over the training
+    split (ceil(examples / global batch)). matterport's default was 1000 steps
+    per epoch and the paper does not say which it used.
+    """
+
+    epochs: List[int] = dataclasses.field(default_factory=lambda: [25, 25, 15])
+    learning_rates: List[float] = dataclasses.field(default_factory=lambda: [1e-4, 1e-5, 1e-6])
+    steps_per_epoch: int = 0
+    validation_every_epochs: int = 5
+
+
+@dataclasses.dataclass
+class RetinaMaskRCNNTask(maskrcnn_config.MaskRCNNTask):
+    train_data: LesionDataConfig = dataclasses.field(
+        default_factory=lambda: LesionDataConfig(tfds_split="train", is_training=True, global_batch_size=2))
+    validation_data: LesionDataConfig = dataclasses.field(
+        default_factory=lambda: LesionDataConfig(
+            tfds_split="validation", is_training=False, global_batch_size=1, drop_remainder=False))
+    schedule: Schedule = dataclasses.field(default_factory=Schedule)
+    init_checkpoint_modules: str = "backbone"
+    per_category_metrics: bool = True
+
+
+def paper_model() -> maskrcnn_config.MaskRCNN:
+    return maskrcnn_config.MaskRCNN(
+        num_classes=NUM_CLASSES,
+        input_size=[1024, 1024, 3],
+        min_level=2,
+        max_level=6,
+        anchor=maskrcnn_config.Anchor(anchor_size=2.0),   # 8 px on P2 .. 128 px on P6
+        backbone=backbones.Backbone(type="resnet", resnet=backbones.ResNet(model_id=101)),
+        decoder=decoders.Decoder(type="fpn", fpn=decoders.FPN()),
+        # matterport's box head: two fully connected layers of 1024, no convolutions.
+        detection_head=maskrcnn_config.DetectionHead(num_convs=0, num_fcs=2, fc_dims=1024),
+        roi_sampler=maskrcnn_config.ROISampler(num_sampled_rois=512, foreground_fraction=0.25),
+        # Up to 512 * 0.25 foreground ROIs get a mask target.
+        mask_sampler=maskrcnn_config.MaskSampler(num_sampled_masks=128),
+        detection_generator=maskrcnn_config.DetectionGenerator(
+            max_num_detections=256, pre_nms_score_threshold=0.35, nms_iou_threshold=0.3),
+        include_mask=True,
+    )
+
+
+@exp_factory.register_config_factory("retina_maskrcnn")
+def retina_maskrcnn() -> cfg.ExperimentConfig:
+    """The paper's setup on e_ophtha; CPU-safe runtime (YAML files in configs/ set GPU options)."""
+    config = cfg.ExperimentConfig(
+        runtime=cfg.RuntimeConfig(mixed_precision_dtype=None, enable_xla=False),
+        task=RetinaMaskRCNNTask(
+            model=paper_model(),
+            losses=maskrcnn_config.Losses(l2_weight_decay=1e-4),
+            use_coco_metrics=False,   # the task scores with retina_tf.evaluation instead
+        ),
+        trainer=cfg.TrainerConfig(
+            optimizer_config=optimization.OptimizationConfig({
+                "optimizer": {"type": "adam", "adam": {"global_clipnorm": 5.0}},
+                "learning_rate": {"type": "stepwise",
+                                  "stepwise": {"boundaries": [1, 2], "values": [1e-4, 1e-5, 1e-6]}},
+                "warmup": {"type": None},
+            }),
+            max_to_keep=3,
+            best_checkpoint_export_subdir="",
+        ),
+        restrictions=[
+            "task.train_data.is_training != None",
+            "task.validation_data.is_training != None",
+        ])
+    return config
+
+
+def resolve_schedule(config: cfg.ExperimentConfig, train_examples: Optional[int]) -> cfg.ExperimentConfig:
+    """Fills trainer steps, intervals and learning-rate boundaries from task.schedule.
+
+    train_examples is the size of the training split; it is needed only when
+    schedule.steps_per_epoch is 0 (an epoch is one pass over the split).
+    """
+    schedule = config.task.schedule
+    if len(schedule.epochs) != len(schedule.learning_rates) or not schedule.epochs:
+        raise ValueError(f"task.schedule: epochs {schedule.epochs} and learning_rates "
+                         f"{schedule.learning_rates} must be non-empty and of the same length")
+    if any(epochs <= 0 for epochs in schedule.epochs):
+        raise ValueError(f"task.schedule.epochs must be positive, got {schedule.epochs}")
+    steps_per_epoch = schedule.steps_per_epoch
+    if steps_per_epoch <= 0:
+        if not train_examples:
+            raise ValueError("task.schedule.steps_per_epoch is 0 (one pass over the training split) "
+                             "but the training split's size is unknown")
+        steps_per_epoch = math.ceil(train_examples / config.task.train_data.global_batch_size)
+    ends = [steps_per_epoch * sum(schedule.epochs[:i + 1]) for i in range(len(schedule.epochs))]
+    trainer = config.trainer
+    trainer.train_steps = ends[-1]
+    trainer.steps_per_loop = min(steps_per_epoch, trainer.train_steps)
+    trainer.summary_interval = trainer.steps_per_loop
+    trainer.checkpoint_interval = steps_per_epoch
+    trainer.validation_interval = steps_per_epoch * max(1, schedule.validation_every_epochs)
+    trainer.optimizer_config.learning_rate.stepwise.boundaries = ends[:-1]
+    trainer.optimizer_config.learning_rate.stepwise.values = list(schedule.learning_rates)
+    return config

@@ -1,0 +1,1 @@
+"""Model Garden tasks registered with task_factory."""

@@ -1,0 +1,146 @@
+"""The Mask R-CNN task on e_ophtha: Model Garden's task with our decoder, lesion parser and model.
+
+Validation scores what the paper scores: the per-photograph mAP at mask IoU
+0.35/0.5/0.75 over the lesion types annotated on each photograph, plus COCO
+AP at 256 detections and the lesion FROC (retina_tf.evaluation), at the
+dataset's resolution against the exact stored lesion masks.
+"""
+
+import tensorflow as tf
+import tf_keras
+
+from official.core import task_factory
+from official.vision.dataloaders import input_reader
+from official.vision.dataloaders import input_reader_factory
+from official.vision.tasks import maskrcnn
+
+from retina_tf.configs import retina_maskrcnn as config_lib
+from retina_tf.evaluation import detections, report
+from retina_tf.dataloaders import eophtha_decoder
+from retina_tf.dataloaders import lesion_parser
+from retina_tf.modeling import lesion_maskrcnn
+
+
+@task_factory.register_task_cls(config_lib.RetinaMaskRCNNTask)
+class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
+    """Reads TFDS e_ophtha with the lesion parser; validates with the paper's metric."""
+
+    def build_model(self):
+        model = lesion_maskrcnn.LesionMaskRCNNModel.from_model(super().build_model())
+        model(tf_keras.Input(self.task_config.model.input_size), image_shape=tf_keras.layers.Input([2]),
+              training=False)   # builds the subclass, as Model Garden's task does for its model
+        return model
+
+    def build_inputs(self, params: config_lib.LesionDataConfig, input_context=None, dataset_fn=None):
+        model = self.task_config.model
+        parser_config = params.parser
+        parser = lesion_parser.Parser(
+            output_size=model.input_size[:2],
+            min_level=model.min_level,
+            max_level=model.max_level,
+            num_scales=model.anchor.num_scales,
+            aspect_ratios=model.anchor.aspect_ratios,
+            anchor_size=model.anchor.anchor_size,
+            rpn_match_threshold=parser_config.rpn_match_threshold,
+            rpn_unmatched_threshold=parser_config.rpn_unmatched_threshold,
+            rpn_batch_size_per_im=parser_config.rpn_batch_size_per_im,
+            rpn_fg_fraction=parser_config.rpn_fg_fraction,
+            aug_rand_hflip=parser_config.aug_rand_hflip,
+            aug_rand_vflip=parser_config.aug_rand_vflip,
+            aug_rand_rotate90=parser_config.aug_rand_rotate90,
+            aug_translate_max=parser_config.aug_translate_max,
+            aug_scale_min=parser_config.aug_scale_min,
+            aug_scale_max=parser_config.aug_scale_max,
+            fill_value=parser_config.fill_value,
+            skip_crowd_during_training=parser_config.skip_crowd_during_training,
+            max_num_instances=parser_config.max_num_instances,
+            include_mask=model.include_mask,
+            outer_boxes_scale=model.outer_boxes_scale,
+            mask_crop_size=parser_config.mask_crop_size,
+            dtype=params.dtype,
+        )
+        parse = parser.parse_fn(params.is_training)
+        if not params.is_training:
+            parse = _with_exact_ground_truth(parse, parser_config.max_num_instances)
+        reader = input_reader_factory.input_reader_generator(
+            params,
+            dataset_fn=dataset_fn,
+            decoder_fn=eophtha_decoder.EophthaDecoder().decode,
+            combine_fn=input_reader.create_combine_fn(params),
+            parser_fn=parse)
+        return reader.read(input_context=input_context)
+
+    def build_metrics(self, training: bool = True):
+        if training:
+            return super().build_metrics(training)
+        return []   # validation is scored on the CPU in reduce_aggregated_logs
+
+    def validation_step(self, inputs, model, metrics=None):
+        images, labels = inputs
+        outputs = model(images, anchor_boxes=labels["anchor_boxes"], image_shape=labels["image_info"][:, 1, :],
+                        training=False)
+        predictions = {key: outputs[key] for key in _PREDICTION_KEYS}
+        predictions["image_info"] = labels["image_info"]
+        return {self.loss: 0.0, "lesions": (predictions, labels["groundtruths"])}
+
+    def aggregate_logs(self, state=None, step_outputs=None):
+        state = state or []
+        predictions, groundtruths = step_outputs["lesions"]
+        # One tuple entry per replica (Model Garden's local results).
+        replicas = len(next(iter(predictions.values())))
+        for replica in range(replicas):
+            state.extend(detections.batch_results(
+                {key: _numpy(value[replica]) for key, value in predictions.items()},
+                {key: _numpy(value[replica]) for key, value in groundtruths.items()}))
+        return state
+
+    def reduce_aggregated_logs(self, aggregated_logs, global_step=None):
+        return report.headline(report.evaluate(list(aggregated_logs or [])))
+
+
+_PREDICTION_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "detection_masks", "num_detections")
+
+
+def _numpy(value):
+    return value.numpy() if hasattr(value, "numpy") else value
+
+
+def _with_exact_ground_truth(parse, max_instances: int):
+    """Adds the stored lesion crops and the annotation status to the eval ground truth."""
+
+    def parse_with_crops(data):
+        image, labels = parse(data)
+        pngs = data["groundtruth_instance_mask_pngs"][:max_instances]
+        labels["groundtruths"]["mask_pngs"] = tf.pad(pngs, [[0, max_instances - tf.shape(pngs)[0]]])
+        labels["groundtruths"]["annotation"] = data["annotation"]
+        return image, labels
+
+    return parse_with_crops
+
+
+_PREDICTION_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "detection_masks", "num_detections")
+
+
+def _numpy(value):
+    return value.numpy() if hasattr(value, "numpy") else value
+
+
+def _with_exact_ground_truth(parse, max_instances: int):
+    """Adds the stored lesion crops and the annotation status to the eval ground truth."""
+
+    def parse_with_crops(data):
+        image, labels = parse(data)
+        pngs = data["groundtruth_instance_mask_pngs"][:max_instances]
+        labels["groundtruths"]["mask_pngs"] = tf.pad(pngs, [[0, max_instances - tf.shape(pngs)[0]]])
+        labels["groundtruths"]["annotation"] = data["annotation"]
+        return image, labels
+
+    return parse_with_crops
+    def _build_coco_metrics(self):
+        # Ground truth comes from the validation batches (box-space masks), so
+        # no COCO annotation file is needed; the cap follows the detector's.
+        self.coco_metric = coco_evaluator.COCOEvaluator(
+            annotation_file=None,
+            include_mask=self.task_config.model.include_mask,
+            per_category_metrics=self.task_config.per_category_metrics,
+            max_num_eval_detections=self.task_config.model.detection_generator.max_num_detections)
