@@ -173,3 +173,19 @@ def write_report(results: list[PhotographResult], out_dir, **options) -> dict:
     (out_dir / "report.md").write_text(markdown_table(report))
     write_plots(report, out_dir)
     return report
+
+
+def headline(report: dict) -> dict[str, float]:
+    """The key figures as flat name -> number (undefined ones left out), for TensorBoard and schedulers."""
+    figures = {}
+    paper = report["paper_map"]
+    for iou, value in paper["mean_ap"].items():
+        figures[f"paper_mAP{round(float(iou) * 100)}"] = value
+        for lesion, per_class in paper["class_mean_ap"].items():
+            figures[f"paper_mAP{round(float(iou) * 100)}/{lesion}"] = per_class[iou]
+    for iou_type, coco in report["coco"].items():
+        for name in ("AP", "AP50", "AP75"):
+            figures[f"coco_{iou_type}_{name}"] = coco["stats"][name]
+    for lesion, froc in report["froc"].items():
+        figures[f"froc_score/{lesion}"] = froc["score"]
+    return {name: float(value) for name, value in figures.items() if value is not None}

@@ -58,3 +58,14 @@ def test_write_report_writes_json_markdown_and_plots(tmp_path):
     assert (tmp_path / "report.md").read_text().startswith("Photographs: 3")
     for name in ("precision_recall.png", "froc.png", "screening_roc.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_headline_flattens_the_key_figures_and_leaves_out_undefined_ones():
+    figures = {
+        "paper_map": {"mean_ap": {"0.35": 0.5, "0.5": 0.25},
+                      "class_mean_ap": {"exudate": {"0.35": 0.5, "0.5": None}}},
+        "coco": {"segm": {"stats": {"AP": 0.1, "AP50": None, "AP75": 0.0}}},
+        "froc": {"microaneurysm": {"score": 0.75}},
+    }
+    assert report.headline(figures) == {"paper_mAP35": 0.5, "paper_mAP50": 0.25, "paper_mAP35/exudate": 0.5,
+                                "coco_segm_AP": 0.1, "coco_segm_AP75": 0.0, "froc_score/microaneurysm": 0.75}

@@ -1,0 +1,69 @@
+"""From Mask R-CNN outputs and e_ophtha ground truth to PhotographResults.
+
+Model Garden's detector reports boxes in its input's pixels and each mask as
+an M x M probability map over its box. Scoring happens at the dataset's
+resolution, where the ground truth is exact: boxes are scaled back by the
+image_info scale, each mask is resized to its box rounded to whole pixels and
+thresholded, and the ground truth comes from the lesion crops the dataset
+stores (not from Model Garden's M x M resampling of them).
+"""
+
+import cv2
+import numpy as np
+
+from retina_tf import STATUSES
+from retina_tf.evaluation.records import LABELS, Lesions, PhotographResult
+
+MASK_THRESHOLD = 0.5
+
+
+def box_crops(boxes: np.ndarray, probabilities: np.ndarray, threshold: float = MASK_THRESHOLD) -> list[np.ndarray]:
+    """Boolean masks at each box rounded to whole pixels, from M x M probabilities over the box."""
+    crops = []
+    for (ymin, xmin, ymax, xmax), probability in zip(np.round(boxes).astype(int), probabilities):
+        height, width = max(ymax - ymin, 0), max(xmax - xmin, 0)
+        if height == 0 or width == 0:
+            crops.append(np.zeros((height, width), bool))
+            continue
+        crops.append(cv2.resize(np.asarray(probability, np.float32), (width, height),
+                                interpolation=cv2.INTER_LINEAR) >= threshold)
+    return crops
+
+
+def predicted_lesions(boxes, classes, scores, masks, height: int, width: int) -> Lesions:
+    """Found detections (already cut to num_detections) in photograph pixels."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    rounded = np.round(boxes)
+    return Lesions.from_box_masks(rounded, box_crops(rounded, masks), classes, height, width, scores=scores)
+
+
+def ground_truth_lesions(boxes, classes, mask_pngs, height: int, width: int) -> Lesions:
+    """The dataset's lesions: pixel boxes and the PNG crops stored for them."""
+    crops = [cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE) > 0 for png in mask_pngs]
+    return Lesions.from_box_masks(np.round(np.asarray(boxes, float)), crops, classes, height, width)
+
+
+def batch_results(predictions: dict, groundtruths: dict) -> list[PhotographResult]:
+    """PhotographResults of one validation batch (numpy arrays, Model Garden's keys).
+
+    groundtruths carry, besides Model Garden's eval keys, `mask_pngs` (the
+    stored crops) and `annotation` (status index per lesion type, TFDS order).
+    """
+    results = []
+    for i in range(len(groundtruths["source_id"])):
+        height, width = int(groundtruths["height"][i]), int(groundtruths["width"][i])
+        found = int(predictions["num_detections"][i])
+        scale = np.tile(np.asarray(predictions["image_info"][i][2], float), 2)   # y, x scale of the input
+        truths = int(groundtruths["num_detections"][i])
+        results.append(PhotographResult(
+            image_id=int(groundtruths["source_id"][i]),
+            height=height,
+            width=width,
+            status={label: STATUSES[int(groundtruths["annotation"][i][label - 1])] for label in LABELS},
+            ground_truth=ground_truth_lesions(groundtruths["boxes"][i][:truths], groundtruths["classes"][i][:truths],
+                                              groundtruths["mask_pngs"][i][:truths], height, width),
+            predictions=predicted_lesions(predictions["detection_boxes"][i][:found] / scale,
+                                          predictions["detection_classes"][i][:found],
+                                          predictions["detection_scores"][i][:found],
+                                          predictions["detection_masks"][i][:found], height, width)))
+    return results
