@@ -20,6 +20,12 @@ COMMANDS = {
     "normalise": ("retina_tf.fundus_cli", "normalise fundus photographs as the model sees them"),
     "build-dataset": ("retina_tf.dataset_cli", "build the TFDS dataset e_ophtha from the e-ophtha download"),
     "train": ("retina_tf.train", "train (or resume) the Mask R-CNN experiment in a model_dir"),
+    "evaluate": ("retina_tf.evaluate", "score a model on a TFDS split: paper mAP, COCO AP, FROC, screening"),
+    "export": ("retina_tf.serving.export", "export a trained model as a SavedModel version for TF Serving"),
+    "serve": ("retina_tf.serving.grpc_server",
+              "serve an export over gRPC from this process (tests, demos; production: tensorflow/serving)"),
+    "predict": ("retina_tf.serving.predict_cli",
+                "find lesions on photographs via a model server or a SavedModel; JSON and overlay PNGs"),
     "demo": ("retina_tf.demo", "run the whole system end to end on synthetic data"),
 }
 

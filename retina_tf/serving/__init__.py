@@ -1,0 +1,1 @@
+"""Serving: the SavedModel for TF Serving, its gRPC client, and local prediction."""

@@ -1,0 +1,87 @@
+"""The SavedModel's signatures: raw photographs in, lesions in original-photograph pixels out.
+
+Subclasses Model Garden's DetectionModule. `serving_default` takes a batch of
+encoded JPEG/PNG photographs of any size and runs, inside the graph, the very
+fundus normalisation that built the dataset, then the model, then maps boxes
+back to each original photograph. `normalised` takes already-normalised
+images. Both return the same keys; masks stay M x M probabilities over each
+box (paste one into the photograph by resizing it to its box and
+thresholding at 0.5: `retina_tf.serving.predictor.lesion_masks`).
+"""
+
+import tensorflow as tf
+
+from official.vision.serving import detection
+
+from retina_tf import LESION_CLASSES, fundus
+from retina_tf.modeling import lesion_maskrcnn
+
+# Output keys of both signatures.
+OUTPUT_KEYS = ("num_lesions", "classes", "names", "scores", "boxes", "masks", "geometry")
+
+
+class FundusDetectionModule(detection.DetectionModule):
+    """Model Garden's detection export with fundus normalisation and lesion outputs."""
+
+    def __init__(self, params, normalisation: fundus.FundusNormalisation, max_side: int = 8192, **kwargs):
+        self._normalisation = normalisation
+        self._max_side = max_side
+        size = normalisation.output_size
+        kwargs.setdefault("batch_size", None)
+        kwargs.setdefault("input_image_size", [size, size])
+        super().__init__(params, **kwargs)
+
+    def _build_model(self):
+        return lesion_maskrcnn.LesionMaskRCNNModel.from_model(super()._build_model())
+
+    def _lesions(self, images: tf.Tensor, geometry: tf.Tensor) -> dict:
+        """Detections on normalised images; boxes mapped through each geometry."""
+        outputs = self.serve(images)
+        image_info = outputs["image_info"]
+        scale = tf.tile(image_info[:, 2:3, :], [1, 1, 2])           # model input / normalised image
+        boxes = fundus.boxes_to_original(outputs["detection_boxes"] / scale, geometry[:, tf.newaxis, :],
+                                         self._normalisation.output_size)
+        count = tf.cast(outputs["num_detections"], tf.int32)
+        slots = tf.shape(boxes)[1]
+        valid = tf.range(slots)[tf.newaxis, :] < count[:, tf.newaxis]
+        classes = tf.where(valid, tf.cast(outputs["detection_classes"], tf.int32), 0)
+        names = tf.gather(tf.constant(("",) + LESION_CLASSES), classes)
+        return {
+            "num_lesions": count,
+            "classes": classes,
+            "names": names,
+            "scores": tf.where(valid, outputs["detection_scores"], 0.0),
+            "boxes": tf.where(valid[..., tf.newaxis], boxes, 0.0),
+            "masks": outputs["detection_masks"],
+            "geometry": geometry,
+        }
+
+    def _decode_and_normalise(self, data: tf.Tensor):
+        return fundus.normalise_fundus(fundus.decode_fundus(data, self._max_side), self._normalisation)
+
+    @tf.function
+    def inference_from_image_bytes(self, inputs: tf.Tensor):
+        size = self._normalisation.output_size
+        check = tf.debugging.Assert(tf.size(inputs) > 0, ["empty request: no photograph"])
+        with tf.device("cpu:0"), tf.control_dependencies([check]):
+            images, geometry = tf.map_fn(
+                self._decode_and_normalise, inputs,
+                fn_output_signature=(tf.TensorSpec([size, size, 3], tf.uint8), tf.TensorSpec([6], tf.float32)))
+        return self._lesions(images, geometry)
+
+    @tf.function
+    def inference_from_image_tensors(self, inputs: tf.Tensor):
+        size = float(self._normalisation.output_size)
+        identity = tf.constant([0.0, 0.0, size, size, size, size])
+        geometry = tf.tile(identity[tf.newaxis], [tf.shape(inputs)[0], 1])
+        return self._lesions(inputs, geometry)
+
+    def signatures(self) -> dict:
+        """serving_default (encoded photographs) and normalised (uint8 S x S x 3 images)."""
+        size = self._normalisation.output_size
+        return {
+            "serving_default": self.inference_from_image_bytes.get_concrete_function(
+                tf.TensorSpec([None], tf.string, name="photographs")),
+            "normalised": self.inference_from_image_tensors.get_concrete_function(
+                tf.TensorSpec([None, size, size, 3], tf.uint8, name="images")),
+        }
