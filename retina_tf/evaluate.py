@@ -62,7 +62,7 @@ def run(args):
         print(f"\r  scored {count} photographs", end="", file=sys.stderr, flush=True)
 
     if args.saved_model:
-        from retina_tf.serving_model import saved_model_results  # pylint: disable=import-outside-toplevel
+        from retina_tf.serving.predictor import saved_model_results  # pylint: disable=import-outside-toplevel
         results = saved_model_results(args.saved_model, args.data_dir, args.split, args.config, progress)
         source = args.saved_model
     else:
