@@ -14,6 +14,12 @@ EXPERIMENT = "retina_maskrcnn"
 
 
 def add_arguments(parser):
+    add_experiment_arguments(parser)
+    parser.add_argument("--mode", default="train_and_eval", choices=("train", "train_and_eval", "eval"))
+
+
+def add_experiment_arguments(parser):
+    """The arguments that say which experiment runs where (shared with `retina-tf cycle`)."""
     parser.add_argument("--config", type=pathlib.Path, action="append", required=True,
                         help="experiment YAML (configs/*.yaml); repeat to layer files")
     parser.add_argument("--model-dir", type=pathlib.Path, required=True,
@@ -23,7 +29,6 @@ def add_arguments(parser):
     parser.add_argument("--init-checkpoint", help="transfer-learning weights (local path or gs://)")
     parser.add_argument("--init-modules", help="what to take from it: backbone (default), backbone,decoder, or all")
     parser.add_argument("--data-dir", type=pathlib.Path, help="TFDS data_dir holding e_ophtha")
-    parser.add_argument("--mode", default="train_and_eval", choices=("train", "train_and_eval", "eval"))
 
 
 @dataclasses.dataclass

@@ -3,25 +3,12 @@
 import pathlib
 
 import numpy as np
-import pytest
 import tensorflow as tf
-import tensorflow_datasets as tfds
 import tf_keras
 
 from retina_tf import cli, train
 
-ROOT = pathlib.Path(__file__).parents[1]
-SMOKE = ROOT / "configs" / "smoke_cpu.yaml"
-DUMMY = ROOT / "tfds_eophtha" / "e_ophtha" / "dummy_data"
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    import tfds_eophtha  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    data_dir = tmp_path_factory.mktemp("tfds")
-    tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir)).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
-    return data_dir
+SMOKE = pathlib.Path(__file__).parents[1] / "configs" / "smoke_cpu.yaml"
 
 
 def _params(data_dir, *overrides):
@@ -32,11 +19,11 @@ def _checkpoint_steps(model_dir):
     return sorted(int(path.name.split("-")[1].split(".")[0]) for path in model_dir.glob("ckpt-*.index"))
 
 
-def test_smoke_training_learns_and_writes_checkpoints(data_dir, tmp_path):
+def test_smoke_training_learns_and_writes_checkpoints(eophtha_data_dir, tmp_path):
     # One-step epochs: a loss summary and a checkpoint after every step. Seeded and
     # without augmentation, so that the comparison is about learning, not luck.
     tf_keras.utils.set_random_seed(1)
-    params = _params(data_dir, "task.schedule.epochs=[8,2]", "task.schedule.steps_per_epoch=1",
+    params = _params(eophtha_data_dir, "task.schedule.epochs=[8,2]", "task.schedule.steps_per_epoch=1",
                      "task.train_data.parser.aug_rand_rotate90=false", "task.train_data.parser.aug_translate_max=0.0",
                      "task.train_data.parser.aug_scale_min=1.0", "task.train_data.parser.aug_scale_max=1.0")
     losses = []
@@ -54,9 +41,10 @@ def test_smoke_training_learns_and_writes_checkpoints(data_dir, tmp_path):
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
 
 
-def test_a_second_run_resumes_from_the_saved_step(data_dir, tmp_path, capsys):
+def test_a_second_run_resumes_from_the_saved_step(eophtha_data_dir, tmp_path, capsys):
     model_dir = tmp_path / "model"
-    common = ["--config", str(SMOKE), "--model-dir", str(model_dir), "--data-dir", str(data_dir), "--mode", "train"]
+    common = ["--config", str(SMOKE), "--model-dir", str(model_dir), "--data-dir", str(eophtha_data_dir),
+              "--mode", "train"]
     assert cli.main(["train", *common, "--params-override", "task.schedule.epochs=[1,1]"]) == 0
     assert _checkpoint_steps(model_dir) == [2, 4]
     for path in model_dir.glob("ckpt-2.*"):
@@ -66,16 +54,16 @@ def test_a_second_run_resumes_from_the_saved_step(data_dir, tmp_path, capsys):
     assert "done at step 6 of 6" in capsys.readouterr().out
 
 
-def test_transfer_learning_loads_a_backbone_checkpoint(data_dir, tmp_path):
+def test_transfer_learning_loads_a_backbone_checkpoint(eophtha_data_dir, tmp_path):
     from official.core import task_factory  # pylint: disable=import-outside-toplevel
 
-    params = _params(data_dir)
+    params = _params(eophtha_data_dir)
     donor = task_factory.get_task(params.task).build_model()
     for variable in donor.backbone.trainable_variables:
         variable.assign(tf.fill(variable.shape, 0.125))
     saved = tf.train.Checkpoint(backbone=donor.backbone).save(str(tmp_path / "donor" / "ckpt"))
 
-    params = train.experiment_params([SMOKE], [], init_checkpoint=saved, data_dir=data_dir)
+    params = train.experiment_params([SMOKE], [], init_checkpoint=saved, data_dir=eophtha_data_dir)
     task = task_factory.get_task(params.task)
     model = task.build_model()
     before = [v.numpy().copy() for v in model.backbone.trainable_variables]
@@ -87,8 +75,9 @@ def test_transfer_learning_loads_a_backbone_checkpoint(data_dir, tmp_path):
     assert not np.all(head == 0.125), "only the backbone comes from the checkpoint"
 
 
-def test_a_misspelled_override_is_one_clear_line(data_dir, tmp_path, capsys):
-    status = cli.main(["train", "--config", str(SMOKE), "--model-dir", str(tmp_path), "--data-dir", str(data_dir),
+def test_a_misspelled_override_is_one_clear_line(eophtha_data_dir, tmp_path, capsys):
+    status = cli.main(["train", "--config", str(SMOKE), "--model-dir", str(tmp_path),
+                       "--data-dir", str(eophtha_data_dir),
                        "--params-override", "task.model.backbone.resnet.modle_id=50"])
     err = capsys.readouterr().err.strip()
     assert status == 1 and "modle_id" in err and "\n" not in err
