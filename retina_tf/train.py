@@ -36,7 +36,6 @@ class TrainResult:
     step: int
     train_steps: int
     model_dir: pathlib.Path
-    metrics: dict
 
 
 def experiment_params(config_files, params_override=(), init_checkpoint=None, init_modules=None, data_dir=None):
@@ -96,20 +95,11 @@ def train(params, model_dir, mode="train_and_eval") -> TrainResult:
         tpu_address=params.runtime.tpu)
     with strategy.scope():
         task = task_factory.get_task(params.task, logging_dir=str(model_dir))
-    _, metrics = train_lib.run_experiment(
+    train_lib.run_experiment(
         distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir))
     latest = tf.train.latest_checkpoint(str(model_dir))
     step = int(latest.rsplit("-", 1)[1]) if latest else 0
-    return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir,
-                       metrics={k: float(v) for k, v in (metrics or {}).items() if _scalar(v)})
-
-
-def _scalar(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir)
 
 
 def run(args):
