@@ -22,7 +22,7 @@ def describe(error: BaseException) -> str:
         return message
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     first = next((line for line in lines if not line.startswith(
-        ("Graph execution error", "Detected at node"))), "")
+        ("Graph execution error", "Detected at node", "<stack traces unavailable>"))), "")
     for index, line in enumerate(lines):
         if "assertion failed: [" in line:          # in a graph
             first = line.split("assertion failed: [", 1)[1].rsplit("]", 1)[0]

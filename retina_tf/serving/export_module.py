@@ -26,9 +26,10 @@ class FundusDetectionModule(detection.DetectionModule):
     def __init__(self, params, normalisation: fundus.FundusNormalisation, max_side: int = 8192, **kwargs):
         self._normalisation = normalisation
         self._max_side = max_side
-        size = normalisation.output_size
         kwargs.setdefault("batch_size", None)
-        kwargs.setdefault("input_image_size", [size, size])
+        # The model runs at the size it was trained at; Model Garden's
+        # preprocessing resizes the normalised photograph to it.
+        kwargs.setdefault("input_image_size", list(params.task.model.input_size[:2]))
         super().__init__(params, **kwargs)
 
     def _build_model(self):

@@ -1,0 +1,86 @@
+"""The gRPC client of the model server (TF Serving, or `retina-tf serve`), on tensorflow-serving-api's stubs.
+
+Encoded JPEG/PNG photographs go out; `PhotographLesions` come back, the same
+records the local predictor makes. Each call has a deadline. Only
+UNAVAILABLE (the server down, restarting or not listening yet) is retried,
+with exponential backoff: every other failure would fail again the same
+way. Failures end as UserErrors that say what to fix.
+"""
+
+import time
+from collections.abc import Sequence
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
+
+from retina_tf.errors import UserError
+from retina_tf.serving import predictor
+from retina_tf.serving.grpc_server import DEFAULT_SIGNATURE, MESSAGE_OPTIONS
+
+
+class RetinaClient:
+    """One model server, one channel; share it between threads (gRPC channels are thread-safe).
+
+    retries: further tries after an UNAVAILABLE answer, `backoff` seconds
+    before the first and twice as long before each next one.
+    root_certificates: PEM bytes for a server with a private CA (TLS; the
+    system's roots otherwise).
+    """
+
+    def __init__(self, target: str, model_name: str = "retina", timeout: float = 60.0, retries: int = 3,
+                 tls: bool = False, root_certificates: bytes | None = None, backoff: float = 0.5):
+        self.target = target
+        self.model_name = model_name
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        if tls or root_certificates:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, credentials, options=MESSAGE_OPTIONS)
+        else:
+            self._channel = grpc.insecure_channel(target, options=MESSAGE_OPTIONS)
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+
+    def __enter__(self) -> "RetinaClient":
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        self._channel.close()
+
+    def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None
+                ) -> list[predictor.PhotographLesions]:
+        """Lesions on encoded JPEG/PNG photographs (one request), in original-photograph pixels."""
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=self.model_name, signature_name=DEFAULT_SIGNATURE))
+        request.inputs["photographs"].CopyFrom(tf.make_tensor_proto(list(photographs), dtype=tf.string))
+        response = self._call(request)
+        return predictor.batch_lesions({key: tf.make_ndarray(proto) for key, proto in response.outputs.items()},
+                                       names)
+
+    def _call(self, request):
+        tries = self.retries + 1
+        for attempt in range(tries):
+            try:
+                return self._stub.Predict(request, timeout=self.timeout)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise self._user_error(error) from error
+            if attempt + 1 < tries:
+                time.sleep(self.backoff * 2**attempt)
+        raise UserError(f"cannot reach the model server at {self.target} (UNAVAILABLE) after {tries} "
+                        f"{'try' if tries == 1 else 'tries'}")
+
+    def _user_error(self, error: grpc.RpcError) -> UserError:
+        code, details = error.code(), error.details()
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return predictor.PhotographRejected(details)
+        if code == grpc.StatusCode.NOT_FOUND:
+            return UserError(f"model '{self.model_name}' not found on {self.target}")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return UserError(f"the model server at {self.target} did not answer within {self.timeout:g} s "
+                             "(DEADLINE_EXCEEDED)")
+        return UserError(f"the model server at {self.target} failed: {details} ({code.name})")

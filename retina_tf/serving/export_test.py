@@ -1,0 +1,123 @@
+"""The export's contract: TF Serving's version layout, warm-up records, signatures, the in-graph
+normalisation equal to the library's, and one-line reasons for photographs it refuses."""
+
+import json
+import struct
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from retina_tf import fundus
+from retina_tf.errors import UserError, describe
+from retina_tf.serving import export
+from retina_tf.serving.export_module import OUTPUT_KEYS
+
+SIZE = 512   # the smoke model's dataset, e_ophtha/patients_512
+SLOTS = 32   # its max_num_detections
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims another size: the size must be refused before decoding."""
+    png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    return png[:16] + struct.pack(">II", width, height) + png[24:]
+
+
+# name -> (photographs given one good photograph, the reason the model gives)
+BAD_REQUESTS = {
+    "not a photograph": (lambda good: [b"Dear colleague, the photograph follows"],
+                         "not a JPEG or PNG photograph (38 bytes)"),
+    "empty request": (lambda good: [], "empty request: no photograph"),
+    "huge photograph": (lambda good: [png_claiming(20000, 20000)],
+                        "photograph is 20000 x 20000 pixels; the largest accepted side is 8192"),
+    "grayscale": (lambda good: [cv2.imencode(".png", np.full((64, 64), 90, np.uint8))[1].tobytes()],
+                  "grayscale photograph (1 channel(s)); a colour RGB fundus photograph is required"),
+    "good and bad in one batch": (lambda good: [good, b"GIF89a\x01\x00\x01\x00"],
+                                  "not a JPEG or PNG photograph (10 bytes)"),
+    "corrupt JPEG": (lambda good: [good[:len(good) // 2]],   # an interrupted upload
+                     "jpeg::Uncompress failed. Invalid JPEG data or crop window."),
+}
+
+
+def test_versions_count_up_and_are_never_overwritten(exported):
+    model_base = exported.export_base / "retina"
+    assert exported.version_dir == model_base / "1"
+    second = export.export(exported.model_dir, exported.export_base, "retina")
+    assert second == model_base / "2" and export.versions(model_base) == [1, 2]
+    assert (second / "saved_model.pb").is_file() and (second / "variables").is_dir()
+    with pytest.raises(UserError, match="already exists"):
+        export.export(exported.model_dir, exported.export_base, "retina", version=1)
+    assert not list(model_base.glob(".incomplete-*"))
+
+
+def test_assets_extra_hold_the_metadata_and_warm_up_requests(exported):
+    extra = exported.version_dir / "assets.extra"
+    metadata = json.loads((extra / export.METADATA_FILE).read_text())
+    assert metadata["normalisation"]["output_size"] == SIZE
+    assert metadata["classes"] == ["background", "exudate", "microaneurysm"]
+    assert metadata["max_detections"] == SLOTS
+    logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(str(extra / export.WARMUP_FILE))]
+    assert logs
+    for log in logs:
+        request = log.predict_log.request
+        assert (request.model_spec.name, request.model_spec.signature_name) == ("retina", "serving_default")
+        [photograph] = tf.make_ndarray(request.inputs["photographs"])
+        assert cv2.imdecode(np.frombuffer(photograph, np.uint8), cv2.IMREAD_COLOR).shape[2] == 3
+
+
+def test_signatures_take_photographs_or_normalised_images_and_return_lesions(local_predictor):
+    signatures = local_predictor.signatures
+    assert set(signatures) == {"serving_default", "normalised"}
+    assert signatures["serving_default"].structured_input_signature[1] == {
+        "photographs": tf.TensorSpec([None], tf.string, name="photographs")}
+    assert signatures["normalised"].structured_input_signature[1] == {
+        "images": tf.TensorSpec([None, SIZE, SIZE, 3], tf.uint8, name="images")}
+    expected = {
+        "num_lesions": (tf.int32, [None]), "classes": (tf.int32, [None, SLOTS]),
+        "names": (tf.string, [None, SLOTS]), "scores": (tf.float32, [None, SLOTS]),
+        "boxes": (tf.float32, [None, SLOTS, 4]), "masks": (tf.float32, [None, None, 28, 28]),
+        "geometry": (tf.float32, [None, 6]),
+    }
+    assert set(expected) == set(OUTPUT_KEYS)
+    for name, signature in signatures.items():
+        outputs = signature.structured_outputs
+        assert {key: (spec.dtype, spec.shape.as_list()) for key, spec in outputs.items()} == expected, name
+
+
+def test_raw_photographs_give_what_normalising_outside_the_graph_gives(local_predictor, photograph_bytes):
+    normalisation = fundus.FundusNormalisation(output_size=SIZE)
+    for data in photograph_bytes:
+        direct = local_predictor.run("serving_default", {"photographs": tf.constant([data])})
+        image, geometry = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(data)), normalisation)
+        normalised = local_predictor.run("normalised", {"images": image[tf.newaxis]})
+        np.testing.assert_array_equal(direct["geometry"][0], geometry.numpy())
+        np.testing.assert_array_equal(normalised["num_lesions"], direct["num_lesions"])
+        np.testing.assert_array_equal(normalised["classes"], direct["classes"])
+        np.testing.assert_array_equal(normalised["names"], direct["names"])
+        np.testing.assert_allclose(normalised["scores"], direct["scores"], atol=1e-5)
+        np.testing.assert_allclose(normalised["masks"], direct["masks"], atol=1e-5)
+        found = np.arange(SLOTS) < direct["num_lesions"][0]
+        assert found.any()
+        boxes = fundus.boxes_to_original(normalised["boxes"][0], geometry, SIZE).numpy()
+        np.testing.assert_allclose(boxes[found], direct["boxes"][0][found], atol=1e-3)
+        assert (direct["boxes"][0][~found] == 0).all() and (direct["classes"][0][~found] == 0).all()
+
+
+def test_a_photograph_batch_answers_each_photograph_as_alone(local_predictor, photograph_bytes):
+    batch = local_predictor.run("serving_default", {"photographs": tf.constant(photograph_bytes)})
+    for index, data in enumerate(photograph_bytes):
+        alone = local_predictor.run("serving_default", {"photographs": tf.constant([data])})
+        np.testing.assert_allclose(batch["scores"][index], alone["scores"][0], atol=1e-5)
+        np.testing.assert_allclose(batch["boxes"][index], alone["boxes"][0], atol=1e-3)
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS)
+def test_bad_photographs_are_refused_with_the_reason(local_predictor, photograph_bytes, case):
+    photographs, reason = BAD_REQUESTS[case]
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        local_predictor.signatures["serving_default"](
+            photographs=tf.constant(photographs(photograph_bytes[0]), tf.string))
+    assert describe(raised.value) == reason

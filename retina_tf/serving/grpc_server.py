@@ -1,0 +1,214 @@
+"""`retina-tf serve`: TF Serving's gRPC PredictionService for one exported model, in this process.
+
+Production serves the export with the tensorflow/serving container. This
+small server speaks the same protocol (`tensorflow.serving.PredictionService`:
+Predict and GetModelMetadata) for tests, demos and machines without Docker,
+and answers as TF Serving does: the model name must match (else NOT_FOUND),
+the signature defaults to serving_default, inputs and outputs travel as
+TensorProtos, a photograph the model refuses is INVALID_ARGUMENT with its
+one-line reason, anything else INTERNAL, and no failed request stops the
+server. Like TF Serving it loads the highest version and replays the
+export's warm-up requests before it listens.
+
+TensorFlow is imported when the server starts, so `retina-tf --help` stays instant.
+"""
+
+import logging
+import pathlib
+from concurrent import futures
+
+import grpc
+
+from retina_tf.errors import describe
+
+DEFAULT_SIGNATURE = "serving_default"
+# A batch of full-size fundus photographs in, masks out.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MESSAGE_OPTIONS = (("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES))
+
+_LOG = logging.getLogger(__name__)
+
+
+def add_arguments(parser):
+    parser.description = (
+        "Serve an exported model over gRPC (TF Serving's PredictionService) from this process. "
+        "Production uses the tensorflow/serving container; this server is for tests, demos and "
+        "machines without Docker.")
+    parser.add_argument("--export-base", type=pathlib.Path, required=True,
+                        help="TF Serving's model base path (holds <model-name>/<version>/)")
+    parser.add_argument("--model-name", default="retina", help="model name (default retina)")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500, as TF Serving)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+
+
+class _Refusal(Exception):
+    """A request the server answers with a status other than OK."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ModelService:
+    """PredictionService for one loaded model.
+
+    Classify, Regress and MultiInference answer UNIMPLEMENTED: the export has
+    no tf.Example signatures for them.
+    """
+
+    def __init__(self, predictor, model_name: str):
+        self._predictor = predictor
+        self._name = model_name
+
+    # gRPC's method names.  pylint: disable=invalid-name
+    def Predict(self, request, context):
+        return self._answer(self._predict, request, context)
+
+    def GetModelMetadata(self, request, context):
+        return self._answer(self._metadata, request, context)
+
+    def _unimplemented(self, request, context):  # pylint: disable=unused-argument
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "only Predict and GetModelMetadata are served")
+
+    Classify = Regress = MultiInference = _unimplemented
+    # pylint: enable=invalid-name
+
+    def warm_up(self) -> int:
+        """Replays the export's assets.extra warm-up requests, as TF Serving does at load, so the
+        first client does not wait for graph optimisation; returns how many ran."""
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
+        from retina_tf.serving.export import WARMUP_FILE  # pylint: disable=import-outside-toplevel
+
+        path = self._predictor.path / "assets.extra" / WARMUP_FILE
+        if not path.is_file():
+            return 0
+        count = 0
+        for record in tf.data.TFRecordDataset(str(path)):
+            request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+            self._run(request.model_spec.signature_name or DEFAULT_SIGNATURE, request.inputs)
+            count += 1
+        return count
+
+    def _answer(self, handler, request, context):
+        """Every failure becomes a status; the server carries on."""
+        try:
+            return handler(request)
+        except _Refusal as refusal:
+            context.abort(refusal.code, refusal.message)
+        except Exception as error:  # pylint: disable=broad-except
+            _LOG.exception("request failed")
+            context.abort(grpc.StatusCode.INTERNAL, describe(error))
+
+    def _check_model(self, spec):
+        if spec.name != self._name:
+            raise _Refusal(grpc.StatusCode.NOT_FOUND, f"model '{spec.name}' not found")
+        if spec.HasField("version") and spec.version.value != self._predictor.version:
+            raise _Refusal(grpc.StatusCode.NOT_FOUND, f"model '{spec.name}' version {spec.version.value} not "
+                                                      f"found (serving version {self._predictor.version})")
+
+    def _fill_spec(self, spec, signature_name: str = ""):
+        spec.name = self._name
+        spec.version.value = self._predictor.version
+        spec.signature_name = signature_name
+
+    def _run(self, signature_name: str, input_protos) -> dict:
+        """Checks the inputs against the signature as TF Serving does, then runs it."""
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        from retina_tf.serving.predictor import PhotographRejected  # pylint: disable=import-outside-toplevel
+
+        signatures = self._predictor.signatures
+        if signature_name not in signatures:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"signature '{signature_name}' not found; the "
+                                                             f"model has {', '.join(sorted(signatures))}")
+        specs = signatures[signature_name].structured_input_signature[1]
+        if set(input_protos) != set(specs):
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"signature '{signature_name}' takes input(s) "
+                                                             f"{sorted(specs)}, got {sorted(input_protos)}")
+        tensors = {}
+        for key, spec in specs.items():
+            try:
+                array = tf.make_ndarray(input_protos[key])
+                dtype = tf.as_dtype(input_protos[key].dtype)
+            except (TypeError, ValueError) as error:
+                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"input '{key}': {error}") from error
+            if dtype != spec.dtype or not spec.shape.is_compatible_with(array.shape):
+                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"input '{key}' must be {spec.dtype.name} of shape {spec.shape}, "
+                               f"got {dtype.name} of shape {list(array.shape)}")
+            tensors[key] = tf.constant(array, spec.dtype)
+        try:
+            return self._predictor.run(signature_name, tensors)
+        except PhotographRejected as error:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
+
+    def _predict(self, request):
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
+
+        self._check_model(request.model_spec)
+        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        outputs = self._run(signature_name, request.inputs)
+        keys = list(request.output_filter) or sorted(outputs)
+        unknown = sorted(set(keys) - set(outputs))
+        if unknown:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"output(s) {unknown} not in signature '{signature_name}'")
+        response = predict_pb2.PredictResponse()
+        self._fill_spec(response.model_spec, signature_name)
+        for key in keys:
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
+        return response
+
+    def _metadata(self, request):
+        from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
+        from tensorflow_serving.apis import get_model_metadata_pb2  # pylint: disable=import-outside-toplevel
+
+        self._check_model(request.model_spec)
+        if list(request.metadata_field) != ["signature_def"]:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "metadata_field must be ['signature_def'], "
+                                                             f"got {list(request.metadata_field)}")
+        saved_model = saved_model_pb2.SavedModel.FromString((self._predictor.path / "saved_model.pb").read_bytes())
+        signature_defs = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature_def in saved_model.meta_graphs[0].signature_def.items():
+            if not name.startswith("__"):   # TF Serving hides __saved_model_init_op
+                signature_defs.signature_def[name].CopyFrom(signature_def)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        self._fill_spec(response.model_spec)
+        response.metadata["signature_def"].Pack(signature_defs)
+        return response
+
+
+def start_server(export_base: pathlib.Path, model_name: str = "retina", port: int = 0, host: str = "127.0.0.1",
+                 max_workers: int = 8) -> tuple[grpc.Server, int]:
+    """Loads the highest version of <export_base>/<model_name>, warms it up and listens; port 0 picks a free one."""
+    from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=import-outside-toplevel
+    from retina_tf.errors import UserError  # pylint: disable=import-outside-toplevel
+    from retina_tf.serving.predictor import SavedModelPredictor  # pylint: disable=import-outside-toplevel
+
+    service = ModelService(SavedModelPredictor(pathlib.Path(export_base) / model_name), model_name)
+    service.warm_up()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=MESSAGE_OPTIONS)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as error:
+        raise UserError(f"cannot listen on {host}:{port} ({error})") from error
+    server.start()
+    return server, bound
+
+
+def run(args):
+    from retina_tf.serving.predictor import version_folder  # pylint: disable=import-outside-toplevel
+
+    server, port = start_server(args.export_base, args.model_name, args.port, args.host)
+    print(f"serving {version_folder(args.export_base / args.model_name)} as model '{args.model_name}' "
+          f"on {args.host}:{port} (gRPC PredictionService); Ctrl-C stops", flush=True)
+    try:
+        server.wait_for_termination()
+    except KeyboardInterrupt:
+        server.stop(grace=2).wait()
+        print("retina-tf serve: stopped")

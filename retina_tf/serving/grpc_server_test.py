@@ -1,0 +1,116 @@
+"""Tests for `retina-tf serve`: TF Serving's PredictionService protocol, spoken by raw stubs."""
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, model_pb2, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from retina_tf import cli
+from retina_tf.serving.export_module import OUTPUT_KEYS
+from retina_tf.serving.export_test import BAD_REQUESTS
+
+
+@pytest.fixture(name="stub", scope="module")
+def fixture_stub(served):
+    with grpc.insecure_channel(served.target) as channel:
+        yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+
+def _request(photographs, model_name="retina", signature_name="", **inputs):
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name,
+                                                                        signature_name=signature_name))
+    if photographs is not None:
+        request.inputs["photographs"].CopyFrom(tf.make_tensor_proto(photographs, dtype=tf.string))
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    return request
+
+
+def _refusal(stub, request) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Predict(request, timeout=60)
+    return raised.value
+
+
+def test_predict_answers_what_the_local_model_answers(stub, served, local_predictor, photograph_bytes):
+    response = stub.Predict(_request(photograph_bytes), timeout=60)
+    spec = response.model_spec
+    assert (spec.name, spec.version.value, spec.signature_name) == ("retina", served.version, "serving_default")
+    assert set(response.outputs) == set(OUTPUT_KEYS)
+    local = local_predictor.run("serving_default", {"photographs": tf.constant(photograph_bytes)})
+    for key, value in local.items():
+        remote = tf.make_ndarray(response.outputs[key])
+        if value.dtype == object:
+            np.testing.assert_array_equal(remote, value)
+        else:
+            np.testing.assert_allclose(remote, value, atol=1e-4, err_msg=key)
+
+
+def test_the_normalised_signature_and_an_output_filter(stub):
+    request = _request(None, signature_name="normalised", images=np.full((1, 512, 512, 3), 128, np.uint8))
+    request.output_filter.extend(["geometry", "num_lesions"])
+    response = stub.Predict(request, timeout=60)
+    assert set(response.outputs) == {"geometry", "num_lesions"}
+    np.testing.assert_array_equal(tf.make_ndarray(response.outputs["geometry"]), [[0, 0, 512, 512, 512, 512]])
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS)
+def test_a_bad_photograph_is_invalid_argument_and_the_server_goes_on(stub, photograph_bytes, case):
+    photographs, reason = BAD_REQUESTS[case]
+    error = _refusal(stub, _request(photographs(photograph_bytes[0])))
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+    assert stub.Predict(_request(photograph_bytes[:1]), timeout=60).outputs["num_lesions"]
+
+
+@pytest.mark.parametrize("request_kwargs, code, message", [
+    ({"model_name": "glaucoma"}, grpc.StatusCode.NOT_FOUND, "model 'glaucoma' not found"),
+    ({"signature_name": "classify"}, grpc.StatusCode.INVALID_ARGUMENT,
+     "signature 'classify' not found; the model has normalised, serving_default"),
+    ({"images": np.zeros((1, 8, 8, 3), np.uint8)}, grpc.StatusCode.INVALID_ARGUMENT,
+     "signature 'serving_default' takes input(s) ['photographs'], got ['images', 'photographs']"),
+])
+def test_requests_for_what_is_not_served_are_refused(stub, photograph_bytes, request_kwargs, code, message):
+    error = _refusal(stub, _request(photograph_bytes[:1], **request_kwargs))
+    assert (error.code(), error.details()) == (code, message)
+
+
+def test_a_wrong_input_type_is_invalid_argument(stub):
+    request = _request(None)
+    request.inputs["photographs"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 4), np.float32)))
+    error = _refusal(stub, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "input 'photographs' must be string of shape (None,), got float32 of shape [1, 4]"
+
+
+def test_a_wrong_version_is_not_found(stub, served, photograph_bytes):
+    request = _request(photograph_bytes[:1])
+    request.model_spec.version.value = served.version + 40
+    error = _refusal(stub, request)
+    assert error.code() == grpc.StatusCode.NOT_FOUND and f"version {served.version + 40} not found" in error.details()
+
+
+def test_model_metadata_lists_the_signatures(stub, served):
+    request = get_model_metadata_pb2.GetModelMetadataRequest(
+        model_spec=model_pb2.ModelSpec(name="retina"), metadata_field=["signature_def"])
+    response = stub.GetModelMetadata(request, timeout=30)
+    assert (response.model_spec.name, response.model_spec.version.value) == ("retina", served.version)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signatures)
+    assert set(signatures.signature_def) == {"serving_default", "normalised"}
+    assert set(signatures.signature_def["serving_default"].inputs) == {"photographs"}
+    assert set(signatures.signature_def["normalised"].outputs) == set(OUTPUT_KEYS)
+
+
+def test_classify_is_unimplemented(stub):
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Classify(classification_pb2.ClassificationRequest(model_spec=model_pb2.ModelSpec(name="retina")),
+                      timeout=30)
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_serve_help_points_production_to_tf_serving(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    assert "tensorflow/serving container" in " ".join(capsys.readouterr().out.split())

@@ -1,0 +1,140 @@
+"""Tests for local prediction, the lesion records, the evaluation on a SavedModel and the overlays."""
+
+import json
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from retina_tf import visualise
+from retina_tf.errors import UserError
+from retina_tf.serving import predictor
+
+DUMMY = pathlib.Path(__file__).parents[2] / "tfds_eophtha" / "e_ophtha" / "dummy_data"
+
+
+def _outputs(boxes, classes, scores, masks, height=40, width=60, slots=4):
+    """One photograph's SavedModel outputs, padded to `slots` as the model pads them."""
+    count = len(boxes)
+    padded = lambda values, shape, dtype: np.concatenate(   # noqa: E731
+        [np.reshape(np.asarray(values, dtype), (count, *shape)), np.zeros((slots - count, *shape), dtype)])
+    return {
+        "num_lesions": np.int32(count),
+        "classes": padded(classes, (), np.int32),
+        "scores": padded(scores, (), np.float32),
+        "boxes": padded(boxes, (4,), np.float32),
+        "masks": padded(masks, (28, 28), np.float32),
+        "geometry": np.array([0, 10, 40, 50, height, width], np.float32),
+    }
+
+
+def test_lesion_masks_fill_each_box_and_clip_to_the_photograph():
+    masks = predictor.lesion_masks([[2, 3, 6, 9], [-4, 55, 4, 64], [10, 10, 20, 20]],
+                                   [np.ones((28, 28)), np.ones((28, 28)), np.full((28, 28), 0.4)], 40, 60)
+    assert masks.shape == (3, 40, 60) and masks.dtype == bool
+    expected = np.zeros((40, 60), bool)
+    expected[2:6, 3:9] = True
+    np.testing.assert_array_equal(masks[0], expected)
+    assert masks[1].sum() == 4 * 5 and masks[1][:4, 55:].all()   # the part beyond the edges is dropped
+    assert not masks[2].any()                                     # below the 0.5 threshold
+
+
+def test_photograph_lesions_are_records_in_original_pixels():
+    outputs = _outputs([[2.04, 3.0, 6.0, 9.0], [10, 20, 14, 24]], [1, 2], [0.91234, 0.5],
+                       [np.ones((28, 28)), np.ones((28, 28))])
+    found = predictor.photograph_lesions(outputs, "eye.jpg")
+    assert (found.name, found.height, found.width) == ("eye.jpg", 40, 60)
+    assert found.lesions[0] == predictor.Lesion("exudate", 0.9123, (2.0, 3.0, 6.0, 9.0), 24, (4.0, 6.0))
+    assert found.lesions[1].type == "microaneurysm" and found.lesions[1].area == 16
+    assert found.masks.shape == (2, 40, 60) and found.counts() == {"exudate": 1, "microaneurysm": 1}
+    record = json.loads(json.dumps(found.to_json()))
+    assert set(record) == {"name", "height", "width", "geometry", "counts", "lesions"}
+    assert record["geometry"]["box_xmin"] == 10 and record["lesions"][1]["centre"] == [12.0, 22.0]
+    assert "masks" not in repr(found)
+
+
+def test_batch_lesions_number_unnamed_photographs():
+    outputs = {key: np.stack([value, value]) for key, value in _outputs([], [], [], []).items()}
+    assert [p.name for p in predictor.batch_lesions(outputs)] == ["photograph-1", "photograph-2"]
+    with pytest.raises(ValueError, match="1 names for 2 photographs"):
+        predictor.batch_lesions(outputs, ["one"])
+
+
+def test_a_model_base_loads_its_highest_version(exported, tmp_path):
+    assert predictor.version_folder(exported.export_base / "retina").name == max(
+        path.name for path in (exported.export_base / "retina").iterdir() if path.name.isdigit())
+    with pytest.raises(UserError, match="no such folder"):
+        predictor.SavedModelPredictor(tmp_path / "missing")
+    with pytest.raises(UserError, match="no SavedModel here"):
+        predictor.SavedModelPredictor(tmp_path)
+    (tmp_path / "saved_model.pb").write_bytes(b"not a graph")
+    with pytest.raises(UserError, match="cannot load the SavedModel"):
+        predictor.SavedModelPredictor(tmp_path)
+
+
+def test_predict_gives_lesions_over_each_whole_photograph(local_predictor, photographs, photograph_bytes):
+    found = local_predictor.predict(photograph_bytes, ["a.jpg", "b.png"])
+    raw = local_predictor.run("serving_default", {"photographs": tf.constant(photograph_bytes)})
+    for index, (record, image) in enumerate(zip(found, photographs)):
+        count = int(raw["num_lesions"][index])
+        assert (record.height, record.width) == image.shape[:2]
+        assert len(record.lesions) == count and record.masks.shape == (count, *image.shape[:2])
+        np.testing.assert_allclose([lesion.box for lesion in record.lesions], raw["boxes"][index][:count],
+                                   atol=0.051)
+        assert [lesion.area for lesion in record.lesions] == [int(mask.sum()) for mask in record.masks]
+    with pytest.raises(predictor.PhotographRejected, match="not a JPEG or PNG photograph"):
+        local_predictor.predict([b"text"])
+
+
+def test_write_outputs_draws_each_lesion_and_a_legend(local_predictor, photographs, photograph_bytes, tmp_path):
+    [found] = local_predictor.predict(photograph_bytes[:1], ["left eye.jpg"])
+    json_path, png_path = predictor.write_outputs(found, photographs[0], tmp_path)
+    assert (json_path.name, png_path.name) == ("left eye.json", "left eye_lesions.png")
+    assert json.loads(json_path.read_text()) == json.loads(json.dumps(found.to_json()))
+    overlay = cv2.cvtColor(cv2.imread(str(png_path)), cv2.COLOR_BGR2RGB)
+    assert overlay.shape == photographs[0].shape
+    for lesion_type, count in found.counts().items():
+        if count:
+            assert (overlay == visualise.LESION_COLOURS[lesion_type]).all(axis=-1).any(), lesion_type
+    with pytest.raises(ValueError, match="the lesions are for 480x320"):
+        predictor.write_outputs(found, photographs[1], tmp_path)
+
+
+@pytest.fixture(name="data_dir", scope="module")
+def fixture_data_dir(tmp_path_factory):
+    import tfds_eophtha  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    data_dir = tmp_path_factory.mktemp("tfds")
+    tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir)).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
+    return data_dir
+
+
+def test_a_split_is_scored_through_the_normalised_signature(exported, data_dir):
+    with pytest.raises(UserError, match="pass --config"):
+        predictor.saved_model_results(exported.version_dir, data_dir, "test", None)
+    seen = []
+    results = predictor.saved_model_results(exported.version_dir, data_dir, "test", "patients_512", seen.append)
+    examples = list(tfds.as_numpy(tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir))
+                                  .as_dataset(split="test")))
+    assert seen == list(range(1, len(examples) + 1))
+    for result, example in zip(results, examples):
+        assert result.image_id == example["image/id"] and (result.height, result.width) == (512, 512)
+        assert len(result.ground_truth) == len(example["objects"]["label"]) > 0
+        assert len(result.predictions) > 0
+        assert set(result.status.values()) <= {"annotated", "absent", "unknown"}
+
+
+def test_the_export_scores_what_its_checkpoint_scores(exported, data_dir):
+    from retina_tf.evaluate import checkpoint_results  # pylint: disable=import-outside-toplevel
+
+    from_checkpoint, _ = checkpoint_results(exported.model_dir, data_dir, "test", "patients_512")
+    from_export = predictor.saved_model_results(exported.version_dir, data_dir, "test", "patients_512")
+    for one, other in zip(sorted(from_checkpoint, key=lambda r: r.image_id),
+                          sorted(from_export, key=lambda r: r.image_id)):
+        assert one.image_id == other.image_id and one.status == other.status
+        np.testing.assert_array_equal(one.predictions.labels, other.predictions.labels)
+        np.testing.assert_allclose(one.predictions.scores, other.predictions.scores, atol=1e-4)
+        np.testing.assert_allclose(one.predictions.boxes, other.predictions.boxes, atol=1.0)
