@@ -21,6 +21,7 @@ COMMANDS = {
     "build-dataset": ("retina_tf.dataset_cli", "build the TFDS dataset e_ophtha from the e-ophtha download"),
     "train": ("retina_tf.train", "train (or resume) the Mask R-CNN experiment in a model_dir"),
     "evaluate": ("retina_tf.evaluate", "score a model on a TFDS split: paper mAP, COCO AP, FROC, screening"),
+    "cycle": ("retina_tf.cycle", "one scheduled cycle: resume training, validate, export if better"),
     "export": ("retina_tf.serving.export", "export a trained model as a SavedModel version for TF Serving"),
     "serve": ("retina_tf.serving.grpc_server",
               "serve an export over gRPC from this process (tests, demos; production: tensorflow/serving)"),
