@@ -1,13 +1,23 @@
-"""The main job end to end: `retina-tf demo` in a small workdir."""
+"""The main job end to end: `retina-tf demo` in a small workdir, fewest steps."""
+
+import json
 
 from retina_tf import cli
 
 
-def test_demo_runs_and_leaves_its_artefacts(tmp_path, capsys):
+def test_demo_runs_every_stage_and_leaves_its_artefacts(tmp_path, capsys):
     workdir = tmp_path / "demo"
-    assert cli.main(["demo", "--workdir", str(workdir), "--photographs", "4"]) == 0
+    assert cli.main(["demo", "--workdir", str(workdir), "--photographs", "4", "--steps", "20", "--predict", "2"]) == 0
     out = capsys.readouterr().out
+    assert "[8/8] summary" in out
     assert (workdir / "e-ophtha" / "e_optha_EX" / "EX").is_dir()
-    sheets = sorted((workdir / "normalised").glob("*.png"))
-    assert sheets and all(sheet.stat().st_size > 10_000 for sheet in sheets)
-    assert "Done." in out
+    assert list((workdir / "normalised").glob("*.png"))
+    assert (workdir / "dataset_examples.png").stat().st_size > 10_000
+    assert sorted(p.name for p in (workdir / "model").glob("ckpt-*.index"))[-1] == "ckpt-20.index"
+    report = json.loads((workdir / "report" / "report.json").read_text())
+    assert report["photographs"] >= 1 and set(report) >= {"paper_map", "coco", "froc", "screening"}
+    assert (workdir / "report" / "report.md").is_file()
+    assert (workdir / "serving" / "retina" / "1" / "saved_model.pb").is_file()
+    predictions = sorted((workdir / "predictions").glob("*.json"))
+    assert len(predictions) == 2 and len(list((workdir / "predictions").glob("*_lesions.png"))) == 2
+    assert "lesions" in json.loads(predictions[0].read_text())
