@@ -116,31 +116,3 @@ def _with_exact_ground_truth(parse, max_instances: int):
         return image, labels
 
     return parse_with_crops
-
-
-_PREDICTION_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "detection_masks", "num_detections")
-
-
-def _numpy(value):
-    return value.numpy() if hasattr(value, "numpy") else value
-
-
-def _with_exact_ground_truth(parse, max_instances: int):
-    """Adds the stored lesion crops and the annotation status to the eval ground truth."""
-
-    def parse_with_crops(data):
-        image, labels = parse(data)
-        pngs = data["groundtruth_instance_mask_pngs"][:max_instances]
-        labels["groundtruths"]["mask_pngs"] = tf.pad(pngs, [[0, max_instances - tf.shape(pngs)[0]]])
-        labels["groundtruths"]["annotation"] = data["annotation"]
-        return image, labels
-
-    return parse_with_crops
-    def _build_coco_metrics(self):
-        # Ground truth comes from the validation batches (box-space masks), so
-        # no COCO annotation file is needed; the cap follows the detector's.
-        self.coco_metric = coco_evaluator.COCOEvaluator(
-            annotation_file=None,
-            include_mask=self.task_config.model.include_mask,
-            per_category_metrics=self.task_config.per_category_metrics,
-            max_num_eval_detections=self.task_config.model.detection_generator.max_num_detections)

@@ -1,0 +1,60 @@
+"""The registered experiment holds the paper's settings; the YAML files load strictly."""
+
+import pathlib
+
+import pytest
+
+from official.core import exp_factory
+from official.modeling import hyperparams
+
+from retina_tf.configs import retina_maskrcnn
+
+CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
+
+
+def test_defaults_are_the_papers():
+    config = exp_factory.get_exp_config("retina_maskrcnn")
+    model, parser = config.task.model, config.task.train_data.parser
+    assert model.num_classes == 3 and model.input_size == [1024, 1024, 3]
+    assert model.backbone.resnet.model_id == 101 and model.decoder.type == "fpn"
+    assert model.anchor.anchor_size * 2 ** model.min_level == 8   # 8 px anchors on P2
+    assert (model.detection_head.num_convs, model.detection_head.num_fcs, model.detection_head.fc_dims) == (0, 2, 1024)
+    assert parser.rpn_batch_size_per_im == 512 and model.roi_sampler.num_sampled_rois == 512
+    assert model.detection_generator.max_num_detections == 256
+    assert model.detection_generator.pre_nms_score_threshold == 0.35
+    assert parser.max_num_instances > 120
+    assert parser.aug_rand_hflip and parser.aug_rand_vflip and parser.aug_rand_rotate90
+    assert config.trainer.optimizer_config.optimizer.type == "adam"
+    assert config.trainer.optimizer_config.warmup.type is None
+    assert config.task.schedule.epochs == [25, 25, 15]
+    assert config.task.schedule.learning_rates == [1e-4, 1e-5, 1e-6]
+
+
+def test_the_schedule_gives_steps_and_boundaries():
+    config = retina_maskrcnn.resolve_schedule(exp_factory.get_exp_config("retina_maskrcnn"), train_examples=155)
+    # One epoch is one pass over 155 photographs at batch 2: 78 steps.
+    assert config.trainer.train_steps == 65 * 78
+    assert config.trainer.optimizer_config.learning_rate.stepwise.boundaries == [25 * 78, 50 * 78]
+    assert config.trainer.checkpoint_interval == 78
+    with pytest.raises(ValueError, match="same length"):
+        config.task.schedule.learning_rates = [1e-4]
+        retina_maskrcnn.resolve_schedule(config, 155)
+
+
+@pytest.mark.parametrize("files", [["smoke_cpu.yaml"], ["paper_1gpu.yaml"], ["paper_1gpu.yaml", "paper_multi_gpu.yaml"],
+                                   ["paper_1gpu.yaml", "paper_multi_worker.yaml"]])
+def test_every_yaml_loads_strictly(files):
+    config = exp_factory.get_exp_config("retina_maskrcnn")
+    for name in files:
+        config = hyperparams.override_params_dict(config, str(CONFIGS / name), is_strict=True)
+    retina_maskrcnn.resolve_schedule(config, 155)
+    config.validate()
+
+
+def test_the_smoke_config_keeps_model_gardens_accelerator_defaults_out():
+    config = hyperparams.override_params_dict(
+        exp_factory.get_exp_config("retina_maskrcnn"), str(CONFIGS / "smoke_cpu.yaml"), is_strict=True)
+    assert config.runtime.mixed_precision_dtype in (None, "float32") and not config.runtime.enable_xla
+    assert config.task.train_data.dtype == "float32" and not config.task.model.norm_activation.use_sync_bn
+    assert config.task.train_data.global_batch_size <= 2 and not config.task.init_checkpoint
+    assert config.task.model.backbone.resnet.model_id <= 18
