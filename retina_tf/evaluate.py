@@ -15,7 +15,8 @@ def add_arguments(parser):
     source.add_argument("--model-dir", type=pathlib.Path, help="a training model_dir (params.yaml, checkpoints)")
     source.add_argument("--saved-model", type=pathlib.Path, help="an exported SavedModel version folder")
     parser.add_argument("--data-dir", type=pathlib.Path, required=True, help="TFDS data_dir holding e_ophtha")
-    parser.add_argument("--config", help="e_ophtha config (default: the one the model was trained on)")
+    parser.add_argument("--config", help="e_ophtha config (default: the one the model was trained on, "
+                                         "as recorded in params.yaml or the export's retina_tf.json)")
     parser.add_argument("--split", default="test", help="train, validation or test (default test)")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="folder for report.json, report.md, plots")
     parser.add_argument("--operating-threshold", type=float, default=0.5,

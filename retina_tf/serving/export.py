@@ -99,6 +99,7 @@ def export(model_dir: pathlib.Path, export_base: pathlib.Path, model_name: str =
         write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, warmup_photograph())
         metadata = {
             "model_name": model_name, "version": version, "checkpoint": checkpoint,
+            "dataset": params.task.train_data.tfds_name,
             "normalisation": dataclasses.asdict(normalisation), "classes": ["background", *LESION_CLASSES],
             "max_detections": params.task.model.detection_generator.max_num_detections,
             "min_score": params.task.model.detection_generator.pre_nms_score_threshold,

@@ -181,6 +181,7 @@ def saved_model_results(saved_model: pathlib.Path, data_dir: pathlib.Path, split
     import tfds_eophtha  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
 
     predictor = SavedModelPredictor(saved_model)
+    config = config or predictor.metadata.get("dataset", "").partition("e_ophtha/")[2]
     if not config:
         raise UserError(f"{predictor.path}: the export does not record its dataset: pass --config "
                         "(an e_ophtha config such as patients_1024)")

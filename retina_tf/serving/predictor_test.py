@@ -1,7 +1,6 @@
 """Tests for local prediction, the lesion records, the evaluation on a SavedModel and the overlays."""
 
 import json
-import pathlib
 
 import cv2
 import numpy as np
@@ -13,7 +12,6 @@ from retina_tf import visualise
 from retina_tf.errors import UserError
 from retina_tf.serving import predictor
 
-DUMMY = pathlib.Path(__file__).parents[2] / "tfds_eophtha" / "e_ophtha" / "dummy_data"
 
 
 def _outputs(boxes, classes, scores, masks, height=40, width=60, slots=4):
@@ -103,20 +101,15 @@ def test_write_outputs_draws_each_lesion_and_a_legend(local_predictor, photograp
         predictor.write_outputs(found, photographs[1], tmp_path)
 
 
-@pytest.fixture(name="data_dir", scope="module")
-def fixture_data_dir(tmp_path_factory):
-    import tfds_eophtha  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    data_dir = tmp_path_factory.mktemp("tfds")
-    tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir)).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
-    return data_dir
+@pytest.fixture(name="data_dir")
+def fixture_data_dir(eophtha_data_dir):
+    return eophtha_data_dir
 
 
 def test_a_split_is_scored_through_the_normalised_signature(exported, data_dir):
-    with pytest.raises(UserError, match="pass --config"):
-        predictor.saved_model_results(exported.version_dir, data_dir, "test", None)
     seen = []
-    results = predictor.saved_model_results(exported.version_dir, data_dir, "test", "patients_512", seen.append)
+    # Without --config, the dataset recorded at export (the smoke model's e_ophtha/patients_512).
+    results = predictor.saved_model_results(exported.version_dir, data_dir, "test", None, seen.append)
     examples = list(tfds.as_numpy(tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir))
                                   .as_dataset(split="test")))
     assert seen == list(range(1, len(examples) + 1))
