@@ -196,7 +196,8 @@ def start_server(export_base: pathlib.Path, model_name: str = "retina", port: in
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as error:
-        raise UserError(f"cannot listen on {host}:{port} ({error})") from error
+        raise UserError(f"cannot listen on {host}:{port}: the port is taken or the address is not "
+                        "this machine's") from error
     server.start()
     return server, bound
 
@@ -205,9 +206,9 @@ def run(args):
     from retina_tf.serving.predictor import version_folder  # pylint: disable=import-outside-toplevel
 
     server, port = start_server(args.export_base, args.model_name, args.port, args.host)
-    print(f"serving {version_folder(args.export_base / args.model_name)} as model '{args.model_name}' "
-          f"on {args.host}:{port} (gRPC PredictionService); Ctrl-C stops", flush=True)
     try:
+        print(f"serving {version_folder(args.export_base / args.model_name)} as model '{args.model_name}' "
+              f"on {args.host}:{port} (gRPC PredictionService); Ctrl-C stops", flush=True)
         server.wait_for_termination()
     except KeyboardInterrupt:
         server.stop(grace=2).wait()

@@ -1,5 +1,7 @@
 """Tests for `retina-tf serve`: TF Serving's PredictionService protocol, spoken by raw stubs."""
 
+import socket
+
 import grpc
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      prediction_service_pb2_grpc)
 
 from retina_tf import cli
+from retina_tf.errors import UserError
+from retina_tf.serving import grpc_server
 from retina_tf.serving.export_module import OUTPUT_KEYS
 from retina_tf.serving.export_test import BAD_REQUESTS
 
@@ -114,3 +118,12 @@ def test_serve_help_points_production_to_tf_serving(capsys):
     with pytest.raises(SystemExit):
         cli.main(["serve", "--help"])
     assert "tensorflow/serving container" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_taken_port_is_named(exported):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}: the port is taken"):
+            grpc_server.start_server(exported.export_base, "retina", port=port)
