@@ -19,7 +19,7 @@ itself runs at the crop's resolution, saturates, and only then is the result
 resized to S x S, in the paper's order. Tests bound the difference from
 OpenCV's full-resolution recipe.
 
-Geometry: the square eye box ``(y0, x0, y1, x1)`` in original-photograph
+Geometry: the eye box ``(y0, x0, y1, x1)`` in original-photograph
 pixels (it may reach beyond the photograph where the disc is cut off; the
 outside is filled with black) and the original ``(height, width)``, as one
 float32 vector of six numbers. It maps points, boxes and masks both ways.
@@ -127,7 +127,7 @@ def _circle_extent(start, end, length, first, last, diameter):
 
 
 def find_field_of_view(image: tf.Tensor) -> tf.Tensor:
-    """The square eye box [y0, x0, y1, x1] (int32, original pixels, end exclusive).
+    """The eye box [y0, x0, y1, x1] (int32, original pixels, end exclusive), stretched to a square later.
 
     The disc is what is brighter than a threshold relative to the photograph's
     bright level; its extent comes from row and column profiles, so JPEG noise
@@ -203,7 +203,7 @@ def gaussian_blur(image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
 def _ben_graham_blur(crop: tf.Tensor, sigma: float) -> tf.Tensor:
     """GaussianBlur(square, sigma) of the squared crop, brought back to the crop's pixels.
 
-    Computed on a copy of at most 256x256 (see the module doc): the area
+    Computed on a copy of at most 512x512 (see the module doc): the area
     average and the bilinear upsampling add variance (c^2/12 + c^2/6 for c
     squared-crop pixels per coarse pixel), so the coarse Gaussian gets the rest.
     """
@@ -216,7 +216,7 @@ def _ben_graham_blur(crop: tf.Tensor, sigma: float) -> tf.Tensor:
     return tf.image.resize(gaussian_blur(coarse, coarse_sigma), shape, method="bilinear")
 
 
-def geometry_vector(box: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+def _geometry_vector(box: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
     shape = tf.shape(image)[:2]
     return tf.cast(tf.concat([box, shape], axis=0), tf.float32)
 
@@ -248,7 +248,7 @@ def normalise_fundus(image: tf.Tensor, config: FundusNormalisation = FundusNorma
         tf.round(config.blur_weight * (crop - blurred) + config.offset), 0.0, 255.0)
     normalised = tf.round(_resize_square(enhanced, config.output_size))
     size = config.output_size
-    return tf.ensure_shape(tf.cast(normalised, tf.uint8), [size, size, 3]), geometry_vector(box, image)
+    return tf.ensure_shape(tf.cast(normalised, tf.uint8), [size, size, 3]), _geometry_vector(box, image)
 
 
 def normalise_lesion_mask(mask: tf.Tensor, geometry: tf.Tensor, output_size: int = 1024) -> tf.Tensor:
