@@ -43,8 +43,8 @@ def cycle(args) -> str:
     params = train.experiment_params(args.config, args.params_override, args.init_checkpoint, args.init_modules,
                                      args.data_dir)
     trained = train.train(params, args.model_dir, mode="train")
-    data_dir = pathlib.Path(params.task.validation_data.tfds_data_dir or "~/tensorflow_datasets").expanduser()
-    results, checkpoint = checkpoint_results(args.model_dir, data_dir, params.task.validation_data.tfds_split)
+    # params.yaml in model_dir already names the data_dir training used (TFDS's default when none was given).
+    results, checkpoint = checkpoint_results(args.model_dir, args.data_dir, params.task.validation_data.tfds_split)
     figure = report.headline(report.evaluate(results)).get(METRIC, 0.0)
     progress = f"step {trained.step}/{trained.train_steps}, validation {METRIC} {figure:.4f}"
 

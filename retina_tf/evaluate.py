@@ -23,9 +23,12 @@ def add_arguments(parser):
                         help="score threshold for the screening sensitivity/specificity (default 0.5)")
 
 
-def checkpoint_results(model_dir: pathlib.Path, data_dir: pathlib.Path, split: str, config: str | None = None,
-                       progress=None):
-    """PhotographResults of a split, scored with the latest checkpoint in model_dir."""
+def checkpoint_results(model_dir: pathlib.Path, data_dir: pathlib.Path | None, split: str,
+                       config: str | None = None, progress=None):
+    """PhotographResults of a split, scored with the latest checkpoint in model_dir.
+
+    data_dir None keeps the one the model was trained on (its params.yaml).
+    """
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from official.core import task_factory  # pylint: disable=import-outside-toplevel
     from retina_tf import registry_imports  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
