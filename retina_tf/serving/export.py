@@ -2,6 +2,9 @@
 
     <export-base>/<model-name>/<version>/saved_model.pb, variables/, assets.extra/
 
+The weights are frozen into saved_model.pb (export_module says why); variables/
+is empty.
+
 The version is written under a hidden temporary name and renamed into place
 when complete, because TF Serving loads any new numeric folder it sees; an
 existing version is never overwritten. assets.extra holds the warm-up
@@ -95,7 +98,9 @@ def export(model_dir: pathlib.Path, export_base: pathlib.Path, model_name: str =
     staging = model_base / f".incomplete-{version}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        tf.saved_model.save(module, str(staging), signatures=module.signatures())
+        # The signatures run the frozen model: a root that does not track the
+        # model's variables keeps a second copy of the weights out of variables/.
+        tf.saved_model.save(tf.Module(), str(staging), signatures=module.signatures())
         write_warmup(staging / "assets.extra" / WARMUP_FILE, model_name, warmup_photograph())
         metadata = {
             "model_name": model_name, "version": version, "checkpoint": checkpoint,

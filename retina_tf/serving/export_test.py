@@ -13,7 +13,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 from retina_tf import fundus
 from retina_tf.errors import UserError, describe
 from retina_tf.serving import export
-from retina_tf.serving.export_module import OUTPUT_KEYS
+from retina_tf.serving.export_module import OUTPUT_KEYS, FundusDetectionModule
+from retina_tf.train import experiment_params
 
 SIZE = 512   # the smoke model's dataset, e_ophtha/patients_512
 SLOTS = 32   # its max_num_detections
@@ -85,6 +86,22 @@ def test_signatures_take_photographs_or_normalised_images_and_return_lesions(loc
     for name, signature in signatures.items():
         outputs = signature.structured_outputs
         assert {key: (spec.dtype, spec.shape.as_list()) for key, spec in outputs.items()} == expected, name
+
+
+def test_the_export_answers_with_the_checkpoint_weights_frozen_into_its_graph(
+        exported, local_predictor, photograph_bytes):
+    params = experiment_params([exported.model_dir / "params.yaml"], ["task.schedule.steps_per_epoch=1"])
+    module = FundusDetectionModule(params, export.normalisation_for(params))
+    tf.train.Checkpoint(model=module.model).read(tf.train.latest_checkpoint(str(exported.model_dir))).expect_partial()
+    image, _ = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(photograph_bytes[0])),
+                                       export.normalisation_for(params))
+    expected = tf.function(module.serve)(image[tf.newaxis])   # the Keras model, weights in variables
+    answered = local_predictor.run("normalised", {"images": image[tf.newaxis]})
+    assert not local_predictor.signatures["normalised"].variables
+    count = int(expected["num_detections"][0])
+    assert count > 0 and answered["num_lesions"][0] == count
+    np.testing.assert_allclose(answered["scores"][0, :count], expected["detection_scores"][0, :count], atol=1e-4)
+    np.testing.assert_allclose(answered["masks"][0, :count], expected["detection_masks"][0, :count], atol=1e-3)
 
 
 def test_raw_photographs_give_what_normalising_outside_the_graph_gives(local_predictor, photograph_bytes):
