@@ -26,8 +26,8 @@ in two variants of one checkpoint:
 Prints latency per photograph (p50, p95; a batch call counts as its time
 over its photographs), photographs/s and the exported/stock ratios. Targets:
 "few lesions" <= 0.6x the stock forward time, "all slots" <= 1.0x. The
-stock trunk alone (backbone, FPN, RPN head: what the export runs
-unchanged) is timed too, as the floor no head change can go below. The
+stock trunk alone (backbone, FPN, RPN head) is timed too: no head change
+touches it, and the export runs it with its weights frozen into the graph. The
 default (the paper's ResNet-101 FPN 1024) takes about 6 minutes on 2 cores;
 --smoke uses configs/smoke_cpu.yaml (about a minute). Each model gets one
 warm-up call per batch size, then the models take turns for --repeats
@@ -107,7 +107,7 @@ def few_lesion_model(params, normalisation, normalised: tf.Tensor, lesions: int)
 
 def stock_forward(config_files):
     """Model Garden's Mask R-CNN of the same configuration, default box head, as traced functions: the
-    whole forward pass, and its trunk (backbone, FPN, RPN head), which the export runs unchanged."""
+    whole forward pass, and its trunk (backbone, FPN, RPN head), which the export runs with frozen weights."""
     stock = _params(config_files, {"task": {"model": {"detection_head": maskrcnn_config.DetectionHead().as_dict()}}})
     height, width = stock.task.model.input_size[:2]
     model = factory.build_maskrcnn(tf_keras.layers.InputSpec(shape=[None, height, width, 3]), stock.task.model)
@@ -158,6 +158,7 @@ def main():
     args = parser.parse_args()
 
     started = time.perf_counter()
+    tf_keras.utils.set_random_seed(0)   # the random weights, hence the lesions found, repeat run to run
     config_files = [ROOT / "configs" / "smoke_cpu.yaml"] if args.smoke else []
     params = _params(config_files)
     normalisation = export.normalisation_for(params)
@@ -228,7 +229,7 @@ def main():
                        f"(target <= {target}x{'' if ratio <= target else ': MISSED'})")
             print(f"batch {batch}: {label} / stock = {ratio:.2f}x {verdict}")
         print(f"batch {batch}: {trunk_label} / stock = {rows[trunk_label, batch] / rows[stock_label, batch]:.2f}x "
-              "(the floor: the export runs this trunk unchanged)")
+              "(no head change touches it; the export runs it with its weights frozen)")
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
