@@ -280,6 +280,27 @@ def test_flips_and_quarter_turns_match_the_stock_parser_on_turned_full_masks(aug
     _assert_same_labels(labels, stock_labels)
 
 
+@pytest.mark.parametrize('augmentation', [Augmentation(), Augmentation(vflip=True, rot90=1)], ids=['plain', 'turned'])
+def test_crops_of_every_size_group_match_the_stock_parser(augmentation):
+    """Crops are sampled in groups by size (lesion_parser._CROP_GROUPS): one lesion per group and a second
+    in the largest, interleaved, so the targets must also come back in the lesions' order."""
+    sides = [90, 6, 40, 20, 100, 12, 55]
+    masks = np.zeros((len(sides), SIDE, SIDE), np.uint8)
+    for mask, side in zip(masks, sides):
+        cv2.ellipse(mask, (SIDE // 2, SIDE // 2), (side // 2, side // 3), 30, 0, 360, 1, -1)
+    extents = [_tight_box(mask)[2:] - _tight_box(mask)[:2] for mask in masks]
+    groups = {int(np.searchsorted(lesion_parser._CROP_GROUPS, extent.max() + 2))   # pylint: disable=protected-access
+              for extent in extents}
+    assert groups == set(range(len(lesion_parser._CROP_GROUPS) + 1))   # pylint: disable=protected-access
+    image = _image(masks, np.random.default_rng(5))
+    lesion, _ = _examples(masks, image)
+    _, moved = _examples(np.stack([_reference_warp(mask, augmentation) for mask in masks]),
+                         _reference_warp(image, augmentation))
+    _, labels = lesion_parser.Parser(**PARSER_ARGS).parse_train_data(lesion, augmentation)
+    _, stock_labels = maskrcnn_input.Parser(**PARSER_ARGS).parse_fn(is_training=True)(moved)
+    _assert_same_labels(labels, stock_labels)
+
+
 def test_resizing_a_landscape_photograph_into_the_output_size_matches_the_stock_parser():
     rng = np.random.default_rng(7)
     masks = _random_masks(rng, 15, (96, SIDE))
