@@ -235,12 +235,25 @@ def lesion_mask_targets(mask_pngs, crop_boxes, sample_boxes, to_augmented, size,
 
 
 class _OverlappingPairs:
-    """IoU of the (anchor, box) pairs that overlap, found by window per pyramid level and anchor shape."""
+    """IoU of the (anchor, box) pairs that can change the match, found by window per pyramid level and anchor shape.
+
+    A pair can change the match when its IoU reaches min_iou (below it an
+    anchor is negative whichever box it meets) or when it could be its box's
+    best (the forced match). The best IoU an anchor shape can reach with a
+    box (one inside the other along each axis) bounds both, so a box's window
+    of anchors of one shape is left out when that bound is below min_iou and
+    below the IoU of one anchor near the box's centre (a real IoU, so never
+    above the box's best). That leaves out most pairs: small anchors inside
+    large exudates.
+    """
 
     # Anchor corners come from float32 centres +- half sizes: widen windows by more than their rounding.
     _SLACK = 0.01
+    # Keep windows whose bound falls short by this fraction, well above the rounding of anchor sizes.
+    _BOUND_MARGIN = 1e-3
 
-    def __init__(self, anchor_boxes):
+    def __init__(self, anchor_boxes, min_iou: float):
+        self._min_iou = min_iou
         self._shapes = []
         first = 0
         for boxes in anchor_boxes.values():
@@ -248,19 +261,22 @@ class _OverlappingPairs:
             per_location = coordinates // 4
             boxes = tf.reshape(boxes, [rows, columns, per_location, 4])
             for shape in range(per_location):
+                size = boxes[0, 0, shape, 2:] - boxes[0, 0, shape, :2]
                 self._shapes.append(dict(
                     first=first + shape, row_stride=columns * per_location, column_stride=per_location,
                     row_centres=(boxes[:, 0, shape, 0] + boxes[:, 0, shape, 2]) / 2,
                     column_centres=(boxes[0, :, shape, 1] + boxes[0, :, shape, 3]) / 2,
-                    half_size=(boxes[0, 0, shape, 2:] - boxes[0, 0, shape, :2]) / 2 + self._SLACK))
+                    size=size, half_size=size / 2 + self._SLACK))
             first += rows * columns * per_location
         self.num_anchors = first
 
     def __call__(self, anchors, gt_boxes):
-        """Returns (anchor index, box index, IoU > 0) of every overlapping pair, and the box count."""
+        """Returns (anchor index, box index, IoU > 0) of the pairs that can change the match, and the box count."""
         num_boxes = tf.shape(gt_boxes)[0]
+        floor = tf.minimum(self._min_iou, self._known_iou(anchors, gt_boxes)) * (1 - self._BOUND_MARGIN)
         first, rows, columns, row_stride, column_stride = (
-            tf.concat(parts, axis=0) for parts in zip(*(self._windows(shape, gt_boxes) for shape in self._shapes)))
+            tf.concat(parts, axis=0)
+            for parts in zip(*(self._windows(shape, gt_boxes, floor) for shape in self._shapes)))
         counts = rows * columns
         window = tf.repeat(tf.range(tf.size(counts)), counts)
         cell = tf.range(tf.reduce_sum(counts)) - tf.gather(tf.cumsum(counts, exclusive=True), window)
@@ -273,9 +289,23 @@ class _OverlappingPairs:
         return (tf.boolean_mask(anchor_index, overlapping), tf.boolean_mask(box_index, overlapping),
                 tf.boolean_mask(iou, overlapping), num_boxes)
 
+    def _known_iou(self, anchors, gt_boxes):
+        """Per box, the best IoU among the anchors (one per shape) at or next to its centre."""
+        centres = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
+        ious = []
+        for shape in self._shapes:
+            def nearest(centres_of_shape, values):
+                return tf.minimum(tf.searchsorted(centres_of_shape, values), tf.size(centres_of_shape) - 1)
+
+            index = (shape['first'] + nearest(shape['row_centres'], centres[:, 0]) * shape['row_stride']
+                     + nearest(shape['column_centres'], centres[:, 1]) * shape['column_stride'])
+            ious.append(self._iou(tf.gather(anchors, index), gt_boxes))
+        return tf.reduce_max(tf.stack(ious), axis=0)
+
     @staticmethod
-    def _windows(shape, gt_boxes):
-        """Per box, the first anchor and the rows x columns of anchors of this shape whose extent meets it."""
+    def _windows(shape, gt_boxes, floor):
+        """Per box, the first anchor and the rows x columns of anchors of this shape whose extent meets it
+        (none where the shape's best IoU with the box is below floor)."""
         def span(centres, low, high):
             begin = tf.searchsorted(centres, low, side='right')
             return begin, tf.maximum(tf.searchsorted(centres, high, side='left') - begin, 0)
@@ -283,6 +313,10 @@ class _OverlappingPairs:
         half = shape['half_size']
         row0, rows = span(shape['row_centres'], gt_boxes[:, 0] - half[0], gt_boxes[:, 2] + half[0])
         column0, columns = span(shape['column_centres'], gt_boxes[:, 1] - half[1], gt_boxes[:, 3] + half[1])
+        box_size = gt_boxes[:, 2:] - gt_boxes[:, :2]
+        inner = tf.reduce_prod(tf.minimum(shape['size'], box_size), axis=1)
+        best = inner / (tf.reduce_prod(shape['size']) + tf.reduce_prod(box_size, axis=1) - inner)
+        rows = tf.where(best >= floor, rows, 0)
         first = shape['first'] + row0 * shape['row_stride'] + column0 * shape['column_stride']
         like = tf.ones_like(rows)
         return first, rows, columns, like * shape['row_stride'], like * shape['column_stride']
@@ -338,13 +372,15 @@ class OverlapRpnAnchorLabeler(anchor.RpnAnchorLabeler):
     The stock labeler fills an IoU matrix of every anchor against every box
     (262k anchors at 1024 px on P2-P6) and its matcher a one-hot as big:
     about 1 s per photograph at 300 lesions, more than the rest of the parse.
-    A lesion overlaps a few hundred anchors; scoring only those, with the
-    stock arithmetic and tie breaks, gives the stock targets.
+    A lesion overlaps a few hundred anchors, of which a few dozen can change
+    its match; scoring only those, with the stock arithmetic and tie breaks,
+    gives the stock targets.
     """
 
     def __init__(self, anchor_boxes, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.similarity_calc = _OverlappingPairs(anchor_boxes)
+        # thresholds are [-inf, unmatched_threshold, match_threshold, inf].
+        self.similarity_calc = _OverlappingPairs(anchor_boxes, min_iou=self.matcher.thresholds[1])
         self.matcher = _OverlapMatcher(self.matcher, self.similarity_calc.num_anchors)
 
 
