@@ -6,8 +6,10 @@ labeler scores every anchor against every box: both grow with lesions x
 photograph area (benchmarks/input_pipeline.py measures it). e_ophtha stores
 each lesion's mask cropped to its box. This parser resamples the photograph
 once for the whole augmentation, samples each crop only at the box its
-lesion lands on, and scores only the anchors that a lesion overlaps, so its
-cost barely depends on the lesion count. Its outputs have the stock parser's
+lesion lands on, and scores only the anchors that could change a lesion's
+match, so its cost grows with the lesions' own size rather than with lesions
+x photograph area. What still grows per lesion is decoding its crop and its
+target of mask_crop_size^2 floats (benchmarks/README.md). Its outputs have the stock parser's
 keys, shapes and dtypes, so Model Garden's Mask R-CNN task and model take
 them unchanged.
 

@@ -9,10 +9,10 @@ box (paste one into the photograph by resizing it to its box and
 thresholding at 0.5: `retina_tf.serving.predictor.lesion_masks`).
 
 The model inside both signatures is frozen: its weights are constants of
-the graph, not variables. Constant weights let TensorFlow's graph optimiser
-fold batch normalisation into the convolutions and oneDNN keep each filter
-in its packed layout, which makes the ResNet-101 FPN forward pass about 14%
-faster on the CPU (benchmarks/serving.py). The SavedModel is for inference
+the graph, not variables, which TensorFlow optimises further (most likely
+batch normalisation folded into the convolutions and filters kept in
+oneDNN's packed layout): the ResNet-101 FPN trunk runs about 14% faster on
+the CPU (benchmarks/README.md). The SavedModel is for inference
 only; the training checkpoints stay the source of the weights.
 """
 
