@@ -424,7 +424,7 @@ def _hard_boxes(rng, count, side):
 
 
 @pytest.mark.parametrize('count,num_scales,side', [(0, 1, 256), (1, 1, 256), (9, 2, 200), (70, 1, 256)])
-def test_overlap_rpn_labeler_matches_the_stock_labeler_exactly(count, num_scales, side):
+def test_overlap_rpn_labeler_gives_the_stock_labelers_targets_exactly(count, num_scales, side):
     anchor_boxes = anchor.build_anchor_generator(
         min_level=2, max_level=6, num_scales=num_scales, aspect_ratios=[0.5, 1.0, 2.0], anchor_size=2.0,
     )(image_size=(side, side))
