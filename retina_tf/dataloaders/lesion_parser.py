@@ -293,12 +293,12 @@ class _OverlappingPairs:
 
     def _known_iou(self, anchors, gt_boxes):
         """Per box, the best IoU among the anchors (one per shape) at or next to its centre."""
+        def nearest(centres_of_shape, values):
+            return tf.minimum(tf.searchsorted(centres_of_shape, values), tf.size(centres_of_shape) - 1)
+
         centres = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
         ious = []
         for shape in self._shapes:
-            def nearest(centres_of_shape, values):
-                return tf.minimum(tf.searchsorted(centres_of_shape, values), tf.size(centres_of_shape) - 1)
-
             index = (shape['first'] + nearest(shape['row_centres'], centres[:, 0]) * shape['row_stride']
                      + nearest(shape['column_centres'], centres[:, 1]) * shape['column_stride'])
             ious.append(self._iou(tf.gather(anchors, index), gt_boxes))
