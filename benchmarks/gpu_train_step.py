@@ -65,7 +65,7 @@ def _measure(params, steps: int, lesions: int) -> float:
         rpn_batch_size_per_im=data.parser.rpn_batch_size_per_im, aug_rand_hflip=True, aug_rand_vflip=True,
         aug_rand_rotate90=True, aug_translate_max=0.1, aug_scale_min=0.8, aug_scale_max=1.2,
         max_num_instances=data.parser.max_num_instances, include_mask=True,
-        mask_crop_size=data.parser.mask_crop_size, dtype=params.runtime.mixed_precision_dtype or "float32")
+        max_lesion_mask_pixels=data.parser.max_lesion_mask_pixels, dtype=params.runtime.mixed_precision_dtype or "float32")
     example = _example(model_config.input_size[0], lesions)
     dataset = (tf.data.Dataset.from_tensors(example).repeat()
                .map(parser.parse_fn(True), num_parallel_calls=tf.data.AUTOTUNE)

@@ -40,7 +40,11 @@ class LesionParser(maskrcnn_config.Parser):
     fill_value: int = 128              # neutral grey of a normalised photograph
     rpn_batch_size_per_im: int = 512   # paper: 512 anchors per image (default 256)
     max_num_instances: int = 320       # above the most lesions on one e-ophtha photograph (~120)
-    mask_crop_size: int = 112
+    # All lesion crops of one photograph, in pixels at the dataset's resolution: the
+    # fixed size of the training mask labels (1 MiB of uint8; a 1024 px photograph's
+    # area, far above e-ophtha's). mask_crop_size is not used: the model samples
+    # its targets straight from the crops.
+    max_lesion_mask_pixels: int = 2**20
 
 
 @dataclasses.dataclass

@@ -5,13 +5,13 @@ full-size mask per instance and resamples each at its box, and its RPN
 labeler scores every anchor against every box: both grow with lesions x
 photograph area (benchmarks/input_pipeline.py measures it). e_ophtha stores
 each lesion's mask cropped to its box. This parser resamples the photograph
-once for the whole augmentation, samples each crop only at the box its
-lesion lands on, and scores only the anchors that could change a lesion's
-match, so its cost grows with the lesions' own size rather than with lesions
-x photograph area. What still grows per lesion is decoding its crop and its
-target of mask_crop_size^2 floats (benchmarks/README.md). Its outputs have the stock parser's
-keys, shapes and dtypes, so Model Garden's Mask R-CNN task and model take
-them unchanged.
+once for the whole augmentation, scores only the anchors that could change a
+lesion's match, and in training passes each lesion's crop on as stored, with
+the map from the augmented image to it, for the model's mask sampler
+(modeling.lesion_mask_sampler) to sample targets at the ROIs: what grows per
+lesion is decoding its crop (benchmarks/README.md). Its outputs have the
+stock parser's keys, shapes and dtypes except the training `gt_masks`, which
+the model of modeling.lesion_maskrcnn reads.
 
 Coordinates: a pixel box (ymin, xmin, ymax, xmax) runs along pixel edges
 (pixel i covers [i, i + 1)); the augmentation matrices map pixel centres
@@ -132,108 +132,75 @@ def move_boxes(boxes, to_augmented, size):
     return box_ops.clip_boxes(moved, tf.cast(size, tf.float32))
 
 
-# Crops are sampled in groups by size (padded side up to each bound, then
-# the rest), so that a large exudate does not pad every microaneurysm to its size.
-_CROP_GROUPS = (16, 32, 64)
-
-
-def _interpolation_weights(first, last, samples: int, length):
-    """[K, samples, length] linear-interpolation weights of samples spaced evenly from first to last ([K]).
-
-    Positions are pixel indices; pixel j weighs max(0, 1 - |position - j|),
-    so a sample outside [0, length - 1] weighs nothing (crop_and_resize's
-    zero extrapolation).
-    """
-    step = (last - first) / (samples - 1) if samples > 1 else tf.zeros_like(first)
-    positions = first[:, None] + tf.range(samples, dtype=tf.float32)[None, :] * step[:, None]
-    return tf.nn.relu(1 - tf.abs(positions[..., None] - tf.range(tf.cast(length, tf.float32))))
+# Crops decoded per loop step: a step costs about as much as decoding a microaneurysm's crop.
+_DECODES_PER_STEP = 8
 
 
 def _decode_crops(mask_pngs):
-    """Every crop decoded: their pixels one crop after another, row by row ([sum of areas] float32, 0 or 1),
+    """Every crop decoded: their pixels one crop after another, row by row ([sum of areas] uint8, 0 or 1),
     and each crop's [height, width]. The one loop over lesions, kept to what cannot be batched."""
     count = tf.size(mask_pngs)
+    steps = (count + _DECODES_PER_STEP - 1) // _DECODES_PER_STEP
+    # One-pixel PNGs fill the last step; their pixels come last and are cut off.
+    pngs = tf.concat([mask_pngs, tf.fill([steps * _DECODES_PER_STEP - count],
+                                         tf.io.encode_png(tf.zeros([1, 1, 1], tf.uint8)))], axis=0)
 
-    def decode(index, pixels, shapes):
-        crop = tf.io.decode_png(mask_pngs[index], channels=1)
-        return index + 1, pixels.write(index, tf.reshape(crop, [-1])), shapes.write(index, tf.shape(crop)[:2])
+    def decode(step, pixels, shapes):
+        crops = [tf.io.decode_png(pngs[step * _DECODES_PER_STEP + i], channels=1) for i in range(_DECODES_PER_STEP)]
+        return (step + 1, pixels.write(step, tf.concat([tf.reshape(crop, [-1]) for crop in crops], axis=0)),
+                shapes.write(step, tf.stack([tf.shape(crop)[:2] for crop in crops])))
 
     _, pixels, shapes = tf.while_loop(
-        lambda index, *_: index < count, decode,
-        (0, tf.TensorArray(tf.uint8, size=count, infer_shape=False, element_shape=[None]),
-         tf.TensorArray(tf.int32, size=count, element_shape=[2])),
+        lambda step, *_: step < steps, decode,
+        (0, tf.TensorArray(tf.uint8, size=steps, infer_shape=False, element_shape=[None]),
+         tf.TensorArray(tf.int32, size=steps, element_shape=[_DECODES_PER_STEP, 2])),
         parallel_iterations=16)
-    pixels = tf.cond(count > 0, pixels.concat, lambda: tf.zeros([0], tf.uint8))   # concat needs a crop
-    return tf.cast(pixels > 0, tf.float32), shapes.stack()
+    shapes = tf.reshape(shapes.stack(), [-1, 2])[:count]
+    pixels = tf.cond(steps > 0, pixels.concat, lambda: tf.zeros([0], tf.uint8))   # concat needs a step
+    pixels = pixels[:tf.reduce_sum(tf.reduce_prod(shapes, axis=1))]
+    return tf.cast(pixels > 0, tf.uint8), shapes
 
 
-def _sample_crops(pixels, starts, extents, ends, crop_size, turned):
-    """Targets of one group of crops: zero-padded to the group's largest, with a one-pixel margin, then
-    sampled by two matrix products.
+def lesion_mask_crops(mask_pngs, crop_boxes, photograph_to_image, num_lesions: int, max_pixels: int, source_id):
+    """The training `gt_masks` that modeling.lesion_mask_sampler samples at the ROIs: each lesion's crop as
+    stored, and the map to it from the model's image.
 
-    pixels, starts: the decoded crops and where each crop's pixels start in them.
-    """
-    padded = tf.maximum(tf.reduce_max(extents, axis=0), 0) + 2
-    rows = tf.range(padded[0])[None, :, None] - 1
-    columns = tf.range(padded[1])[None, None, :] - 1
-    heights, widths = extents[:, 0, None, None], extents[:, 1, None, None]
-    inside = (rows >= 0) & (rows < heights) & (columns >= 0) & (columns < widths)
-    index = starts[:, None, None] + rows * widths + columns
-    crops = tf.where(inside, tf.gather(pixels, tf.where(inside, index, 0)), 0.0)
-    row_weights = _interpolation_weights(ends[:, 0, 0], ends[:, 1, 0], crop_size, padded[0])
-    column_weights = _interpolation_weights(ends[:, 0, 1], ends[:, 1, 1], crop_size, padded[1])
-    # A quarter turn transposes the target: (rows @ crop @ columns^T)^T = columns @ crop^T @ rows^T.
-    return tf.cond(
-        turned,
-        lambda: tf.matmul(tf.matmul(column_weights, crops, transpose_b=True), row_weights, transpose_b=True),
-        lambda: tf.matmul(tf.matmul(row_weights, crops), column_weights, transpose_b=True))
-
-
-def lesion_mask_targets(mask_pngs, crop_boxes, sample_boxes, to_augmented, size, crop_size):
-    """Mask targets sampled from each lesion's crop at a box of the augmented image.
-
-    They equal what Model Garden's parser would get from the lesion's
-    full-size mask moved by the augmentation (bilinear crop_and_resize at the
-    box), without building either: each crop, with a one-pixel background
-    margin, is sampled at the box mapped back into the photograph. Bilinear
-    sampling is separable, so crops of similar size are sampled together by
-    two batched matrix products, rows then columns (a fraction of
-    crop_and_resize's cost per target pixel). A flip reverses the sampled
-    box; a quarter turn swaps the roles of rows and columns. Cost grows with
-    the crops' area, not with the photograph's.
+    The parser's only work per lesion is decoding its crop; the targets are
+    sampled on the accelerator for the ROIs that need them. Outputs have
+    fixed shapes so that photographs batch: `pixels` [max_pixels] uint8 (the
+    crops' pixels, 0 or 1, one crop after another, zero-padded), `crops`
+    [num_lesions, 3] int32 (start in pixels, height, width; zero rows pad)
+    and `to_crop` [num_lesions, 2, 3] float32 (the model's image pixel
+    centres (row, column, 1) to the crop's).
 
     Args:
-      mask_pngs: [K] single-channel PNGs, nonzero on the lesion, each the size
-        of its crop box.
+      mask_pngs: [K] single-channel PNGs, nonzero on the lesion, each the size of its crop box.
       crop_boxes: [K, 4] int32 pixel boxes of the crops in the photograph.
-      sample_boxes: [K, 4] pixel boxes of the augmented image to sample at.
-      to_augmented: the photograph_to_augmented matrix.
-      size: the augmented image's [height, width].
-      crop_size: side of the square targets.
-
-    Returns:
-      [K, crop_size, crop_size] float32 in [0, 1].
+      photograph_to_image: 3x3 float64 map of pixel centres from the photograph to the model's image.
+      num_lesions, max_pixels: the fixed sizes (K <= num_lesions).
+      source_id: names the photograph when its crops hold more than max_pixels.
     """
-    size = tf.cast(size, tf.float32)
-    # Model Garden crops a box normalised by the side, which crop_and_resize
-    # scales by side - 1: keep its sampling points (they drift towards the
-    # image origin, by up to a pixel at the far side).
-    ends = tf.reshape(sample_boxes * tf.tile((size - 1) / size, [2]), [-1, 2, 2])
-    to_photograph = tf.cast(tf.linalg.inv(to_augmented), tf.float32)
-    ends = tf.einsum('ij,ncj->nci', to_photograph[:2, :2], ends) + to_photograph[:2, 2]
-    # The first and last sample in pixels of the crop with its margin.
-    ends = ends - tf.cast(crop_boxes[:, None, :2], tf.float32) + 1
     extents = crop_boxes[:, 2:] - crop_boxes[:, :2]
     pixels, shapes = _decode_crops(mask_pngs)
-    check = tf.debugging.assert_equal(shapes, extents, message='a mask PNG differs from its box')
-    with tf.control_dependencies([check]):
-        starts = tf.cumsum(extents[:, 0] * extents[:, 1], exclusive=True)
-    group = tf.searchsorted(tf.constant(_CROP_GROUPS), tf.reduce_max(extents, axis=1) + 2, side='left')
-    members = tf.dynamic_partition(tf.range(tf.shape(extents)[0]), group, len(_CROP_GROUPS) + 1)
-    turned = _is_turned(to_augmented)
-    targets = [_sample_crops(pixels, tf.gather(starts, indices), tf.gather(extents, indices),
-                             tf.gather(ends, indices), crop_size, turned) for indices in members]
-    return tf.dynamic_stitch(members, targets)
+    total = tf.size(pixels)
+    checks = [
+        tf.debugging.assert_equal(shapes, extents, message='a mask PNG differs from its box'),
+        tf.debugging.Assert(total <= max_pixels, [
+            f'lesion masks above parser.max_lesion_mask_pixels ({max_pixels}), raise it; photograph',
+            source_id, 'has', total]),
+    ]
+    with tf.control_dependencies(checks):
+        pixels = tf.pad(pixels, [[0, max_pixels - total]])
+    starts = tf.cumsum(extents[:, 0] * extents[:, 1], exclusive=True)
+    crops = tf.concat([starts[:, None], extents], axis=1)
+    image_to_photograph = tf.linalg.inv(photograph_to_image)[:2]
+    origins = tf.pad(tf.cast(crop_boxes[:, :2, None], tf.float64), [[0, 0], [0, 0], [2, 0]])
+    to_crop = tf.cast(image_to_photograph[None] - origins, tf.float32)
+    return {
+        'pixels': tf.ensure_shape(pixels, [max_pixels]),
+        'crops': preprocess_ops.clip_or_pad_to_fixed_size(crops, num_lesions, 0),
+        'to_crop': preprocess_ops.clip_or_pad_to_fixed_size(to_crop, num_lesions, 0),
+    }
 
 
 class _OverlappingPairs:
@@ -402,11 +369,18 @@ class Parser(maskrcnn_input.Parser):
     the stock resize to output_size together; pixels brought in from outside
     it get fill_value, the normalised photographs' neutral grey. Boxes move
     exactly and are clipped; lesions whose box leaves the image are dropped,
-    all others kept. Mask targets keep the stock parser's sampling points.
+    all others kept.
+
+    Training labels differ from the stock parser's in one key: `gt_masks`
+    holds the lesions' crops and where they lie (lesion_mask_crops), for
+    modeling.lesion_mask_sampler to sample the targets at the ROIs;
+    max_lesion_mask_pixels bounds one photograph's crops together. Eval
+    ground truth leaves out the stock parser's mask targets: the paper's
+    metric scores against the stored crops.
     """
 
     def __init__(self, *args, aug_rand_rotate90: bool = False, aug_translate_max: float = 0.0,
-                 fill_value: int = 128, **kwargs):
+                 fill_value: int = 128, max_lesion_mask_pixels: int = 2**20, **kwargs):
         super().__init__(*args, **kwargs)
         if not 0 < self._aug_scale_min <= self._aug_scale_max:
             raise ValueError(f'need 0 < aug_scale_min <= aug_scale_max, got '
@@ -416,6 +390,7 @@ class Parser(maskrcnn_input.Parser):
         self._aug_rand_rotate90 = aug_rand_rotate90
         self._aug_translate_max = aug_translate_max
         self._fill_value = fill_value
+        self._max_lesion_mask_pixels = max_lesion_mask_pixels
 
     def sample_augmentation(self) -> Augmentation:
         """Draws the switched-on transforms with tf.random ops, so each element of a tf.data map gets its own."""
@@ -454,7 +429,8 @@ class Parser(maskrcnn_input.Parser):
         image_scale, offset = image_info[2, :], image_info[3, :]
         # Model Garden's resize (pixel centres i + 0.5 scale about 0) joins the augmentation in one resample.
         resize = _affine(image_scale[0], 0, (image_scale[0] - 1) / 2, 0, image_scale[1], (image_scale[1] - 1) / 2)
-        image = warp_photograph(image, resize @ to_augmented, scaled_size, self._fill_value)
+        photograph_to_image = resize @ to_augmented
+        image = warp_photograph(image, photograph_to_image, scaled_size, self._fill_value)
         image = preprocess_ops.normalize_image(image)
         image_height, image_width = preprocess_ops.compute_padded_size(self._output_size, 2**self._max_level)
         image = tf.image.pad_to_bounding_box(image, 0, 0, image_height, image_width)
@@ -467,12 +443,11 @@ class Parser(maskrcnn_input.Parser):
         classes = tf.gather(classes, kept)
         if self._include_mask:
             outer_boxes = box_ops.compute_outer_boxes(boxes, image_info[1, :], self._outer_boxes_scale)
-            # Only the lesions that fit in the padded labels need a mask target.
+            # Only the lesions that fit in the padded labels need their crop.
             labelled = kept[:self._max_num_instances]
-            sample_boxes = (outer_boxes[:self._max_num_instances] + tf.tile(offset, [2])) / tf.tile(image_scale, [2])
-            masks = lesion_mask_targets(
+            masks = lesion_mask_crops(
                 tf.gather(mask_pngs, labelled), tf.cast(tf.round(tf.gather(crop_boxes, labelled)), tf.int32),
-                sample_boxes, to_augmented, augmented_size, self._mask_crop_size)
+                photograph_to_image, self._max_num_instances, self._max_lesion_mask_pixels, data['source_id'])
 
         anchor_boxes = anchor.build_anchor_generator(
             min_level=self._min_level, max_level=self._max_level, num_scales=self._num_scales,
@@ -495,22 +470,16 @@ class Parser(maskrcnn_input.Parser):
         if self._include_mask:
             labels['gt_outer_boxes'] = preprocess_ops.clip_or_pad_to_fixed_size(
                 outer_boxes, self._max_num_instances, -1)
-            labels['gt_masks'] = preprocess_ops.clip_or_pad_to_fixed_size(masks, self._max_num_instances, -1)
+            labels['gt_masks'] = masks
         return tf.cast(image, self._dtype), labels
 
     def _parse_eval_data(self, data):
         if not self._include_mask:
             return super()._parse_eval_data(data)
-        # The stock parse resamples full-size masks: hand it empty ones and
-        # put targets sampled from the crops in their place.
+        # The stock parse resamples full-size masks to targets that the
+        # paper's metric does not read (it scores against the stored crops):
+        # hand it empty ones and leave its targets out.
         count = tf.shape(data['groundtruth_classes'])[0]
         image, labels = super()._parse_eval_data(dict(data, groundtruth_instance_masks=tf.zeros([count, 1, 1])))
-        photograph_size = tf.shape(data['image'])[:2]
-        boxes = box_ops.denormalize_boxes(data['groundtruth_boxes'][:self._max_num_instances], photograph_size)
-        to_augmented, size = photograph_to_augmented(Augmentation(), photograph_size)
-        masks = lesion_mask_targets(
-            data['groundtruth_instance_mask_pngs'][:self._max_num_instances], tf.cast(tf.round(boxes), tf.int32),
-            boxes, to_augmented, size, self._mask_crop_size)
-        labels['groundtruths']['masks'] = preprocess_ops.clip_or_pad_to_fixed_size(
-            masks, self._max_num_instances, -1)
+        del labels['groundtruths']['masks']
         return image, labels

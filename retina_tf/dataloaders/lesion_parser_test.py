@@ -1,5 +1,6 @@
 """Tests for the lesion parser: its augmentation against an independent numpy/OpenCV reference, and parity
-with Model Garden's Mask R-CNN parser fed full-size masks."""
+with Model Garden's Mask R-CNN parser fed full-size masks (all labels but the training masks, which
+modeling/lesion_mask_sampler_test.py checks)."""
 
 import cv2
 import numpy as np
@@ -11,12 +12,13 @@ from official.vision.ops import anchor
 from official.vision.ops import preprocess_ops
 from retina_tf.dataloaders import lesion_parser
 from retina_tf.dataloaders.lesion_parser import Augmentation
+from retina_tf.modeling import lesion_mask_sampler
 
 SIDE = 128
 FILL = 128
 PARSER_ARGS = dict(
     output_size=[SIDE, SIDE], min_level=2, max_level=5, num_scales=1, aspect_ratios=[0.5, 1.0, 2.0],
-    anchor_size=2.0, include_mask=True, mask_crop_size=28, max_num_instances=24,
+    anchor_size=2.0, include_mask=True, max_num_instances=24,
     # Above the anchor count, so the RPN sampler keeps every anchor and its targets are deterministic.
     rpn_batch_size_per_im=10**6)
 
@@ -111,18 +113,22 @@ def _reference_box(box, augmentation, side, clip=True):
     return np.clip([y1, x1, y2, x2], 0, side) if clip else np.array([y1, x1, y2, x2])
 
 
-def _paste(target, box, side):
-    """A mask target pasted back into a full-size mask, thresholded at 0.5.
+def _targets(labels, size=28):
+    """Each labelled lesion's mask target sampled at its own box, as the model's mask sampler does."""
+    count = int((labels['gt_classes'].numpy() >= 0).sum())
+    crops = {key: value[None] for key, value in labels['gt_masks'].items()}
+    return lesion_mask_sampler.sample_lesion_masks(
+        labels['gt_boxes'][None, :count], tf.range(count)[None], crops, size)[0].numpy()
 
-    Model Garden samples a target's rows and columns evenly from corner to corner of box * (side - 1) / side
-    in pixel-centre coordinates (crop_and_resize of a box normalised by the side); the paste inverts that.
-    """
-    last = target.shape[0] - 1
-    start, end = box[:2] * (side - 1) / side, box[2:] * (side - 1) / side
-    rows, columns = np.mgrid[0:side, 0:side].astype(np.float32)
-    return cv2.remap(target, (columns - start[1]) / max(end[1] - start[1], 1e-6) * last,
-                     (rows - start[0]) / max(end[0] - start[0], 1e-6) * last, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=0) >= 0.5
+
+def _paste(target, box, side):
+    """A mask target pasted back into a full-size mask, thresholded at 0.5 (target cells are sampled at
+    their centres)."""
+    cells = target.shape[0]
+    rows, columns = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
+    height, width = max(box[2] - box[0], 1e-6), max(box[3] - box[1], 1e-6)
+    return cv2.remap(target, (columns - box[1]) / width * cells - 0.5, (rows - box[0]) / height * cells - 0.5,
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) >= 0.5
 
 
 def _sides(mask):
@@ -162,9 +168,11 @@ def _check_against_reference(masks, image, augmentation, out_image, labels):
     np.testing.assert_array_equal(classes[:count], np.arange(len(masks))[survivors] % 2 + 1)
     boxes = labels['gt_boxes'].numpy()[:count]
     np.testing.assert_allclose(boxes, expected[survivors], atol=1e-3)
-    targets = labels['gt_masks'].numpy()
-    assert (targets[count:] == -1).all()
-    assert targets[:count].min() >= 0 and targets[:count].max() <= 1
+    crops = labels['gt_masks']
+    assert set(np.unique(crops['pixels'])) <= {0, 1}, 'masks stay binary'
+    assert (crops['crops'].numpy()[count:] == 0).all()
+    targets = _targets(labels)
+    assert targets.min() >= 0 and targets.max() <= 1 + 1e-6
     whole = [_reference_box(_tight_box(mask), augmentation, side, clip=False) for mask in masks]
     for box, target, index in zip(boxes, targets, survivors):
         pasted, reference = _paste(target, box, side), warped[index]
@@ -174,8 +182,6 @@ def _check_against_reference(masks, image, augmentation, out_image, labels):
             assert np.abs(_tight_box(pasted) - _tight_box(reference)).max() <= 1, f'lesion {index}'
             if np.array_equal(whole[index], box) and augmentation.scale == (1.0, 1.0):
                 assert np.abs(_tight_box(pasted) - box).max() <= 1 + 1e-3, f'lesion {index}'
-        # Model Garden's sampling leaves out up to a pixel row and column on the side away from the image
-        # origin, so the bound holds from 8 px.
         if min(_sides(reference)) >= 8:
             assert _iou(pasted, reference) > 0.8, f'lesion {index}'
 
@@ -233,7 +239,18 @@ def test_counter_clockwise_quarter_turn_brings_the_top_right_corner_to_the_top_l
     np.testing.assert_allclose(turned['gt_boxes'][0], [SIDE - 20, SIDE - 10, SIDE - 4, SIDE - 2])
 
 
+def _without_masks(parsed):
+    """A parse without the masks, where the two parsers differ: lesion crops stand in for the stock parser's
+    training targets, and eval ground truth leaves the stock targets out."""
+    image, labels = parsed
+    labels = {key: value for key, value in labels.items() if key != 'gt_masks'}
+    if 'groundtruths' in labels:
+        labels['groundtruths'] = {key: value for key, value in labels['groundtruths'].items() if key != 'masks'}
+    return image, labels
+
+
 def _assert_same_structure(ours, stock):
+    ours, stock = _without_masks(ours), _without_masks(stock)
     tf.nest.assert_same_structure(ours, stock)
     for got, expected in zip(tf.nest.flatten(ours), tf.nest.flatten(stock)):
         assert got.shape == expected.shape and got.dtype == expected.dtype
@@ -244,7 +261,6 @@ def _assert_same_labels(ours, stock):
                 'gt_outer_boxes'):
         for got, expected in zip(tf.nest.flatten(ours[key]), tf.nest.flatten(stock[key])):
             np.testing.assert_array_equal(got, expected, err_msg=key)
-    np.testing.assert_allclose(ours['gt_masks'], stock['gt_masks'], atol=1e-4)
 
 
 @pytest.mark.parametrize('outer_boxes_scale', [1.0, 1.5])
@@ -280,27 +296,6 @@ def test_flips_and_quarter_turns_match_the_stock_parser_on_turned_full_masks(aug
     _assert_same_labels(labels, stock_labels)
 
 
-@pytest.mark.parametrize('augmentation', [Augmentation(), Augmentation(vflip=True, rot90=1)], ids=['plain', 'turned'])
-def test_crops_of_every_size_group_match_the_stock_parser(augmentation):
-    """Crops are sampled in groups by size (lesion_parser._CROP_GROUPS): one lesion per group and a second
-    in the largest, interleaved, so the targets must also come back in the lesions' order."""
-    sides = [90, 6, 40, 20, 100, 12, 55]
-    masks = np.zeros((len(sides), SIDE, SIDE), np.uint8)
-    for mask, side in zip(masks, sides):
-        cv2.ellipse(mask, (SIDE // 2, SIDE // 2), (side // 2, side // 3), 30, 0, 360, 1, -1)
-    extents = [_tight_box(mask)[2:] - _tight_box(mask)[:2] for mask in masks]
-    groups = {int(np.searchsorted(lesion_parser._CROP_GROUPS, extent.max() + 2))   # pylint: disable=protected-access
-              for extent in extents}
-    assert groups == set(range(len(lesion_parser._CROP_GROUPS) + 1))   # pylint: disable=protected-access
-    image = _image(masks, np.random.default_rng(5))
-    lesion, _ = _examples(masks, image)
-    _, moved = _examples(np.stack([_reference_warp(mask, augmentation) for mask in masks]),
-                         _reference_warp(image, augmentation))
-    _, labels = lesion_parser.Parser(**PARSER_ARGS).parse_train_data(lesion, augmentation)
-    _, stock_labels = maskrcnn_input.Parser(**PARSER_ARGS).parse_fn(is_training=True)(moved)
-    _assert_same_labels(labels, stock_labels)
-
-
 def test_resizing_a_landscape_photograph_into_the_output_size_matches_the_stock_parser():
     rng = np.random.default_rng(7)
     masks = _random_masks(rng, 15, (96, SIDE))
@@ -322,10 +317,9 @@ def test_eval_parse_matches_the_stock_parser():
     _assert_same_structure((image, labels), (stock_image, stock_labels))
     np.testing.assert_array_equal(image, stock_image)
     truth, stock_truth = labels['groundtruths'], stock_labels['groundtruths']
+    assert 'masks' not in truth
     for key in truth:
-        if key != 'masks':
-            np.testing.assert_array_equal(truth[key], stock_truth[key], err_msg=key)
-    np.testing.assert_allclose(truth['masks'], stock_truth['masks'], atol=1e-4)
+        np.testing.assert_array_equal(truth[key], stock_truth[key], err_msg=key)
 
 
 @pytest.mark.parametrize('is_training', [True, False])
@@ -339,14 +333,12 @@ def test_no_lesions_and_more_lesions_than_slots_match_the_stock_parser(is_traini
         _assert_same_structure((image, labels), (stock_image, stock_labels))
         if is_training:
             _assert_same_labels(labels, stock_labels)
-        else:
-            np.testing.assert_allclose(labels['groundtruths']['masks'], stock_labels['groundtruths']['masks'],
-                                       atol=1e-4)
+            assert (labels['gt_masks']['crops'].numpy()[:, 1:] > 0).all(axis=1).sum() == min(count, 24)
     if is_training:
         _, labels = lesion_parser.Parser(**PARSER_ARGS).parse_train_data(
             lesion, Augmentation(rot90=1, scale=(0.8, 1.2), translate=(0.1, -0.1)))
         assert (labels['gt_classes'].numpy() >= 0).sum() == 24
-        assert labels['gt_masks'].numpy().min() >= 0
+        assert _targets(labels).max() > 0.5
 
 
 def test_it_runs_in_a_parallel_tf_data_map_with_random_augmentation():
@@ -362,9 +354,7 @@ def test_it_runs_in_a_parallel_tf_data_map_with_random_augmentation():
     for _, labels in dataset:
         count = int((labels['gt_classes'].numpy() >= 0).sum())
         assert 0 < count <= 12
-        targets = labels['gt_masks'].numpy()
-        assert targets[:count].min() >= 0 and targets[:count].max() <= 1 and (targets[count:] == -1).all()
-        for box, target in zip(labels['gt_boxes'].numpy()[:count], targets):
+        for box, target in zip(labels['gt_boxes'].numpy()[:count], _targets(labels)):
             _assert_inside(_paste(target, box, SIDE), box)
         all_boxes.append(labels['gt_boxes'].numpy())
     assert len({boxes.tobytes() for boxes in all_boxes}) > 1, 'every element got the same augmentation'
@@ -395,6 +385,14 @@ def test_a_png_that_differs_from_its_box_is_refused():
     with pytest.raises(tf.errors.InvalidArgumentError, match='differs from its box'):
         lesion_parser.Parser(**PARSER_ARGS).parse_train_data(
             dict(lesion, groundtruth_instance_mask_pngs=tf.constant(pngs)), Augmentation())
+
+
+def test_lesion_crops_above_their_fixed_size_are_refused_naming_the_photograph():
+    rng = np.random.default_rng(6)
+    masks = _random_masks(rng, 3)
+    lesion, _ = _examples(masks, _image(masks, rng))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)max_lesion_mask_pixels \(20\).*photograph'\s+b'7'"):
+        lesion_parser.Parser(**PARSER_ARGS, max_lesion_mask_pixels=20).parse_train_data(lesion, Augmentation())
 
 
 def test_bad_augmentation_ranges_are_refused():

@@ -1,4 +1,7 @@
-"""Mask R-CNN whose inference cost follows the lesions found.
+"""Mask R-CNN trained from lesion crops, whose inference cost follows the lesions found.
+
+In training, the mask targets come from the lesion parser's crops through
+modeling.lesion_mask_sampler instead of Model Garden's resampled targets.
 
 Model Garden's Mask R-CNN runs the mask head on every detection slot (256 in
 the paper's configuration) whether or not a detection passed the score
@@ -12,14 +15,19 @@ import tensorflow as tf
 
 from official.vision.modeling import maskrcnn_model
 
+from retina_tf.modeling import lesion_mask_sampler
+
 
 class LesionMaskRCNNModel(maskrcnn_model.MaskRCNNModel):
-    """MaskRCNNModel with masks computed for found detections only at inference."""
+    """MaskRCNNModel with mask targets from lesion crops and masks computed for found detections only."""
 
     @classmethod
     def from_model(cls, model: maskrcnn_model.MaskRCNNModel) -> "LesionMaskRCNNModel":
-        """The same layers (and weights) as a Model Garden-built model."""
-        return cls(**model.get_config())
+        """The same layers (and weights) as a Model Garden-built model, with the lesion mask sampler."""
+        config = dict(model.get_config())
+        if config.get("mask_sampler") is not None:
+            config["mask_sampler"] = lesion_mask_sampler.LesionMaskSampler(**config["mask_sampler"].get_config())
+        return cls(**config)
 
     def _call_mask_outputs(self, model_box_outputs, features, current_rois, matched_gt_indices,
                            matched_gt_boxes, matched_gt_classes, gt_masks, training=None):

@@ -56,7 +56,7 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
             max_num_instances=parser_config.max_num_instances,
             include_mask=model.include_mask,
             outer_boxes_scale=model.outer_boxes_scale,
-            mask_crop_size=parser_config.mask_crop_size,
+            max_lesion_mask_pixels=parser_config.max_lesion_mask_pixels,
             dtype=params.dtype,
         )
         parse = parser.parse_fn(params.is_training)
