@@ -273,18 +273,23 @@ class _OverlappingPairs:
 
     @staticmethod
     def _windows(shape, gt_boxes, floor):
-        """Per box, the first anchor and the rows x columns of anchors of this shape whose extent meets it
-        (none where the shape's best IoU with the box is below floor)."""
+        """Per box, the first anchor and the rows x columns of anchors of this shape that can reach IoU floor
+        with it (none where the shape's best IoU with the box is below floor)."""
         def span(centres, low, high):
             begin = tf.searchsorted(centres, low, side='right')
             return begin, tf.maximum(tf.searchsorted(centres, high, side='left') - begin, 0)
 
-        half = shape['half_size']
-        row0, rows = span(shape['row_centres'], gt_boxes[:, 0] - half[0], gt_boxes[:, 2] + half[0])
-        column0, columns = span(shape['column_centres'], gt_boxes[:, 1] - half[1], gt_boxes[:, 3] + half[1])
         box_size = gt_boxes[:, 2:] - gt_boxes[:, :2]
-        inner = tf.reduce_prod(tf.minimum(shape['size'], box_size), axis=1)
-        best = inner / (tf.reduce_prod(shape['size']) + tf.reduce_prod(box_size, axis=1) - inner)
+        smaller = tf.minimum(shape['size'], box_size)
+        areas = tf.reduce_prod(shape['size']) + tf.reduce_prod(box_size, axis=1)
+        # IoU = overlap_y * overlap_x / (areas - overlap_y * overlap_x) reaches floor only where the overlap along
+        # each axis reaches floor * areas / (1 + floor) over the most the other axis can overlap.
+        need = tf.math.divide_no_nan((floor * areas / (1 + floor))[:, None], tf.reverse(smaller, [1]))
+        half = shape['half_size'] - need
+        row0, rows = span(shape['row_centres'], gt_boxes[:, 0] - half[:, 0], gt_boxes[:, 2] + half[:, 0])
+        column0, columns = span(shape['column_centres'], gt_boxes[:, 1] - half[:, 1], gt_boxes[:, 3] + half[:, 1])
+        inner = tf.reduce_prod(smaller, axis=1)
+        best = inner / (areas - inner)
         rows = tf.where(best >= floor, rows, 0)
         first = shape['first'] + row0 * shape['row_stride'] + column0 * shape['column_stride']
         like = tf.ones_like(rows)
