@@ -2,16 +2,17 @@
 
 Both parse one in-memory, already decoded 1024x1024 example, repeated,
 through `tf.data.Dataset.map(parser, num_parallel_calls=AUTOTUNE)`, with
-flips and scale jitter on, include_mask=True, mask_crop_size=112,
-max_num_instances=320 and the paper's anchors (P2-P6, size 2); the lesion
-parser also turns by quarter turns and translates. The lesion parser reads
-each lesion's mask as a PNG crop of its box; the stock parser reads full-size
-masks [N, 1024, 1024] (kept as uint8 and cast to float32 in the same map, as
-its decoder does after decoding PNGs). Lesions are microaneurysm-like disks
-(7-15 px boxes) and exudate-like clusters of disks (up to ~80 px boxes), half
-and half. Prints images/s of each after warm-up (best of --rounds, as the
-machine may be shared) and their ratio per lesion count; about 3 minutes
-on 2 cores.
+flips and scale jitter on, include_mask=True, max_num_instances=320 and the
+paper's anchors (P2-P6, size 2); the lesion parser also turns by quarter turns
+and translates. The lesion parser reads each lesion's mask as a PNG crop of
+its box and passes the crops on (the model samples mask targets from them at
+the ROIs); the stock parser reads full-size masks [N, 1024, 1024] (kept as
+uint8 and cast to float32 in the same map, as its decoder does after decoding
+PNGs) and resamples each to a 112x112 target (mask_crop_size). Lesions are
+microaneurysm-like disks (7-15 px boxes) and exudate-like clusters of disks
+(up to ~80 px boxes), half and half. Prints images/s of each after warm-up
+(best of --rounds, as the machine may be shared) and their ratio per lesion
+count; about 3 minutes on 2 cores.
 
     python benchmarks/input_pipeline.py [--lesions 10 100 300] [--images 40] [--stock-images 20 10 10] [--rounds 2]
 """
@@ -32,7 +33,7 @@ SIDE = 1024
 PARSER_ARGS = dict(
     output_size=[SIDE, SIDE], min_level=2, max_level=6, num_scales=1, aspect_ratios=[0.5, 1.0, 2.0],
     anchor_size=2.0, rpn_batch_size_per_im=512, aug_rand_hflip=True, aug_rand_vflip=True,
-    aug_scale_min=0.8, aug_scale_max=1.2, include_mask=True, mask_crop_size=112, max_num_instances=320)
+    aug_scale_min=0.8, aug_scale_max=1.2, include_mask=True, max_num_instances=320)
 
 
 def _lesion_masks(rng, count):
@@ -101,7 +102,7 @@ def main():
         parser.error('give one --stock-images per --lesions')
 
     ours = lesion_parser.Parser(**PARSER_ARGS, aug_rand_rotate90=True, aug_translate_max=0.1).parse_fn(True)
-    stock_parse = maskrcnn_input.Parser(**PARSER_ARGS).parse_fn(True)
+    stock_parse = maskrcnn_input.Parser(**PARSER_ARGS, mask_crop_size=112).parse_fn(True)
 
     def stock(example):
         masks = tf.cast(example['groundtruth_instance_masks'], tf.float32)
@@ -119,7 +120,7 @@ def main():
                 rates[count, name] = max(rate, rates.get((count, name), 0.0))
 
     print(f'machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), '
-          f'TensorFlow {tf.__version__}; {SIDE}x{SIDE}, mask_crop_size 112, max_num_instances 320; '
+          f'TensorFlow {tf.__version__}; {SIDE}x{SIDE}, max_num_instances 320, stock mask_crop_size 112; '
           f'best of {args.rounds} rounds')
     print(f'{"lesions":>7}  {"lesion parser":>14}  {"stock parser":>13}  {"ratio":>6}')
     for count in args.lesions:

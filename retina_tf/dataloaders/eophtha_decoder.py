@@ -12,7 +12,7 @@ class EophthaDecoder(decoder.Decoder):
 
     Class ids shift by one (TFDS labels exudate 0, microaneurysm 1; Model
     Garden keeps 0 for background). Masks stay as the per-lesion PNG crops the
-    dataset stores; the lesion parser turns them into mask targets.
+    dataset stores; the lesion parser passes them on for the model to sample.
     """
 
     def decode(self, serialized_example):
