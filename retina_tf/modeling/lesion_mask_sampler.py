@@ -36,7 +36,8 @@ def sample_lesion_masks(rois, lesions, lesion_masks, size: int):
 
     def to_crop_axis(axis):
         weights = to_crop[:, :, axis, :, None, None]   # [B, K, 3, 1, 1]
-        return weights[:, :, 0] * rows[..., :, None] + weights[:, :, 1] * columns[..., None, :] + weights[:, :, 2]
+        return (weights[:, :, 0] * rows[..., :, None] + weights[:, :, 1] * columns[..., None, :]
+                + weights[:, :, 2])
 
     crop_rows, crop_columns = to_crop_axis(0), to_crop_axis(1)
     top, left = tf.floor(crop_rows), tf.floor(crop_columns)
@@ -50,8 +51,8 @@ def sample_lesion_masks(rois, lesions, lesion_masks, size: int):
             index = tf.where(inside, start + row * width + column, 0)
             pixel = tf.cast(tf.gather(lesion_masks['pixels'], tf.reshape(index, [tf.shape(index)[0], -1]),
                                       batch_dims=1), tf.float32)
-            weight = (1 - tf.abs(crop_rows - tf.cast(row, tf.float32))) * \
-                (1 - tf.abs(crop_columns - tf.cast(column, tf.float32)))
+            weight = ((1 - tf.abs(crop_rows - tf.cast(row, tf.float32)))
+                      * (1 - tf.abs(crop_columns - tf.cast(column, tf.float32))))
             targets += tf.where(inside, weight * tf.reshape(pixel, tf.shape(index)), 0.0)
     return targets
 
