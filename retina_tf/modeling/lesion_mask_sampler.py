@@ -6,9 +6,9 @@ targets again at the sampled ROIs. The lesion parser instead hands over each
 lesion's crop at the dataset's resolution with the map from the model's
 image to it (lesion_parser.lesion_mask_crops), so that the parser's cost
 hardly grows with the lesions, and this sampler reads each foreground ROI's
-target from its lesion's crop in one bilinear pass (Detectron2's aligned
-ROIAlign of a full-size mask: each target cell sampled at its centre, zero
-outside the crop): no resizing of the masks (the paper's mini-mask off) and
+target from its lesion's crop in one bilinear pass (an aligned ROIAlign of
+the full-size mask with one sample per cell: each target cell sampled at its
+centre, zero outside the crop): no resizing of the masks (the paper's mini-mask off) and
 a fraction of the work, on the accelerator, of the targets it replaces.
 """
 
