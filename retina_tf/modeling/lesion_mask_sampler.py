@@ -40,13 +40,12 @@ def sample_lesion_masks(rois, lesions, lesion_masks, size: int):
                 + weights[:, :, 2])
 
     crop_rows, crop_columns = to_crop_axis(0), to_crop_axis(1)
-    top, left = tf.floor(crop_rows), tf.floor(crop_columns)
+    top, left = tf.cast(tf.floor(crop_rows), tf.int32), tf.cast(tf.floor(crop_columns), tf.int32)
     start, height, width = (crops[..., i, None, None] for i in range(3))
     targets = tf.zeros_like(crop_rows)
     for row_step in (0, 1):
         for column_step in (0, 1):
-            row = tf.cast(top, tf.int32) + row_step
-            column = tf.cast(left, tf.int32) + column_step
+            row, column = top + row_step, left + column_step
             inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
             index = tf.where(inside, start + row * width + column, 0)
             pixel = tf.cast(tf.gather(lesion_masks['pixels'], tf.reshape(index, [tf.shape(index)[0], -1]),
