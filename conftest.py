@@ -18,3 +18,10 @@ def eophtha_data_dir(tmp_path_factory):
     tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir)).download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY_DATA)))
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def real_fundus_dir() -> pathlib.Path:
+    """Four real photographs with exudate and microaneurysm masks (IDRiD 01-04, CC BY 4.0: README.md
+    there), laid out as an e-ophtha manual_dir."""
+    return ROOT / "tests" / "data" / "real_fundus"
