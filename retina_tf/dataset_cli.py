@@ -8,7 +8,7 @@ def add_arguments(parser):
     parser.add_argument("--data-dir", type=pathlib.Path, required=True, help="TFDS data_dir to write into")
     parser.add_argument("--config", default="patients_1024",
                         help="builder config: patients_1024 (default), paper_1024, patients_with_healthy_1024, "
-                             "or the same at 512")
+                             "all_train_1024 (every photograph in train), or the same at 512")
 
 
 def build(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str):

@@ -36,7 +36,8 @@ alone also builds (the other lesion type is then unknown on every photograph).
 class EophthaConfig(tfds.core.BuilderConfig):
     """Which photographs, how they are split, and at what size."""
 
-    split_by: str = "patient"        # "patient": no patient in two splits; "photograph": the paper's shuffle
+    # "patient": no patient in two splits; "photograph": the paper's shuffle; "none": every photograph in train
+    split_by: str = "patient"
     include_healthy: bool = False    # add the healthy folders' photographs as negatives
     image_size: int = 1024
     seed: int = 0
@@ -53,6 +54,8 @@ _PAPER = ("the paper's split: the lesion photographs shuffled (seed 0) into trai
 _PATIENTS = ("lesion photographs split by patient (seed 0), sizes as near 155/20/20 as whole "
              "patients allow: no patient in two splits")
 _HEALTHY = ("lesion and healthy photographs split by patient, for specificity and screening figures")
+_ALL_TRAIN = ("every lesion photograph in train, no validation or test split: a handful of photographs "
+              "(fitting checks such as benchmarks/learn_real.py) or your own cross-validation folds")
 
 BUILDER_CONFIGS = [
     _config("patients_1024", "patient", False, 1024, _PATIENTS + "; 1024x1024 (default)"),
@@ -61,6 +64,8 @@ BUILDER_CONFIGS = [
     _config("patients_512", "patient", False, 512, _PATIENTS + "; 512x512 for fast experiments"),
     _config("paper_512", "photograph", False, 512, _PAPER + "; 512x512 for fast experiments"),
     _config("patients_with_healthy_512", "patient", True, 512, _HEALTHY + "; 512x512 for fast experiments"),
+    _config("all_train_1024", "none", False, 1024, _ALL_TRAIN + "; 1024x1024"),
+    _config("all_train_512", "none", False, 512, _ALL_TRAIN + "; 512x512"),
 ]
 
 
@@ -116,6 +121,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         ids = {photograph.key: index for index, photograph in enumerate(every, start=1)}
         config = self.builder_config
         chosen = [p for p in every if p.has_lesions or config.include_healthy]
+        if config.split_by == "none":
+            if not chosen:
+                raise UserError(f"{manual_dir}: no lesion photographs for config {config.name}")
+            return {"train": self._generate_examples(chosen, ids, manual_dir)}
         splits = eophtha.split_photographs(chosen, by_patient=config.split_by == "patient", seed=config.seed)
         empty = [name for name, photographs in splits.items() if not photographs]
         if empty:

@@ -35,6 +35,12 @@ class EophthaHealthyConfigTest(tfds.testing.DatasetBuilderTestCase):
     SPLITS = {"train": 8, "validation": 2, "test": 2}
 
 
+class EophthaAllTrainConfigTest(tfds.testing.DatasetBuilderTestCase):
+    DATASET_CLASS = e_ophtha_dataset_builder.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["all_train_512"]
+    SPLITS = {"train": 8}   # every lesion photograph, however few
+
+
 def _small(name="small", split_by="patient", include_healthy=False, size=96):
     return e_ophtha_dataset_builder.EophthaConfig(
         name=name, split_by=split_by, include_healthy=include_healthy, image_size=size)
