@@ -37,6 +37,9 @@ class LesionParser(maskrcnn_config.Parser):
     aug_translate_max: float = 0.1
     aug_scale_min: float = 0.8
     aug_scale_max: float = 1.2
+    # [height, width]: train on random windows of this size cut from the augmented image at the model's
+    # input_size (the dataset's resolution), instead of whole images; empty: whole images, as the paper.
+    aug_window_size: List[int] = dataclasses.field(default_factory=list)
     fill_value: int = 128              # neutral grey of a normalised photograph
     rpn_batch_size_per_im: int = 512   # paper: 512 anchors per image (default 256)
     max_num_instances: int = 320       # above the most lesions on one e-ophtha photograph (~120)

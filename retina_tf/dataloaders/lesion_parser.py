@@ -37,7 +37,9 @@ class Augmentation(NamedTuple):
     rot90 counts quarter turns counter-clockwise, as np.rot90 and
     tf.image.rot90 do (-1 is a clockwise turn). scale and translate are
     (y, x): scale about the image centre, then shift by a fraction of the side
-    (positive moves the content down / right). Python values force a
+    (positive moves the content down / right). window (y, x) places the
+    training window, when the parser cuts one, as a fraction of the room
+    left around it (0 top / left, 1 bottom / right). Python values force a
     transform (tests); Parser.sample_augmentation draws tensors inside a
     tf.data map.
     """
@@ -47,6 +49,7 @@ class Augmentation(NamedTuple):
     rot90: TensorLike = 0
     scale: TensorLike = (1.0, 1.0)
     translate: TensorLike = (0.0, 0.0)
+    window: TensorLike = (0.0, 0.0)
 
 
 def _affine(yy, yx, y0, xy, xx, x0):
@@ -121,6 +124,18 @@ def _resize_info(size, output_size):
     desired = tf.cast(output_size, tf.float32)
     scaled = tf.round(size * tf.reduce_min(desired / size))
     return tf.stack([size, desired, scaled / size, tf.zeros([2])]), tf.cast(scaled, tf.int32)
+
+
+def _window_info(image_info, scaled_size, window_size, place):
+    """image_info and size for a window of window_size cut from the resized image at `place` of the room left.
+
+    The window's offset goes where Model Garden keeps a random crop's
+    (image_info[3]), and its size is the image the model sees (image_info[1]).
+    """
+    window = tf.constant(window_size, tf.int32)
+    room = tf.cast(tf.maximum(scaled_size - window, 0), tf.float32)
+    offset = tf.round(room * tf.cast(place, tf.float32))
+    return tf.stack([image_info[0], tf.cast(window, tf.float32), image_info[2], offset]), window
 
 
 def move_boxes(boxes, to_augmented, size):
@@ -376,6 +391,13 @@ class Parser(maskrcnn_input.Parser):
     exactly and are clipped; lesions whose box leaves the image are dropped,
     all others kept.
 
+    With aug_window_size (height, width) the model trains on a window of
+    that size cut at random from the augmented image of output_size, at the
+    dataset's full resolution: small lesions keep their pixels, a step costs
+    what the window costs, and validation, evaluation and serving still see
+    whole photographs at output_size (the network is convolutional up to the
+    ROI heads). Lesions cut by the window edge keep their visible part.
+
     Training labels differ from the stock parser's in one key: `gt_masks`
     holds the lesions' crops and where they lie (lesion_mask_crops), for
     modeling.lesion_mask_sampler to sample the targets at the ROIs;
@@ -385,8 +407,14 @@ class Parser(maskrcnn_input.Parser):
     """
 
     def __init__(self, *args, aug_rand_rotate90: bool = False, aug_translate_max: float = 0.0,
-                 fill_value: int = 128, max_lesion_mask_pixels: int = 2**20, **kwargs):
+                 aug_window_size: Sequence[int] = (), fill_value: int = 128, max_lesion_mask_pixels: int = 2**20,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        aug_window_size = tuple(aug_window_size or ())
+        if aug_window_size and (len(aug_window_size) != 2 or not all(
+                0 < side <= limit for side, limit in zip(aug_window_size, self._output_size))):
+            raise ValueError(f'aug_window_size is (height, width) within the output size {list(self._output_size)}, '
+                             f'or empty for whole images; got {list(aug_window_size)}')
         if not 0 < self._aug_scale_min <= self._aug_scale_max:
             raise ValueError(f'need 0 < aug_scale_min <= aug_scale_max, got '
                              f'{self._aug_scale_min}, {self._aug_scale_max}')
@@ -394,6 +422,7 @@ class Parser(maskrcnn_input.Parser):
             raise ValueError(f'aug_translate_max is a fraction of the side in [0, 1], got {aug_translate_max}')
         self._aug_rand_rotate90 = aug_rand_rotate90
         self._aug_translate_max = aug_translate_max
+        self._aug_window_size = aug_window_size
         self._fill_value = fill_value
         self._max_lesion_mask_pixels = max_lesion_mask_pixels
 
@@ -408,7 +437,8 @@ class Parser(maskrcnn_input.Parser):
             vflip=coin(self._aug_rand_vflip),
             rot90=tf.random.uniform([], -1, 2, tf.int32) if self._aug_rand_rotate90 else 0,
             scale=tf.random.uniform([2], self._aug_scale_min, self._aug_scale_max),
-            translate=tf.random.uniform([2], -shift, shift))
+            translate=tf.random.uniform([2], -shift, shift),
+            window=tf.random.uniform([2]) if self._aug_window_size else (0.0, 0.0))
 
     def _parse_train_data(self, data):
         return self.parse_train_data(data, self.sample_augmentation())
@@ -431,13 +461,20 @@ class Parser(maskrcnn_input.Parser):
         photograph_size = tf.shape(image)[:2]
         to_augmented, augmented_size = photograph_to_augmented(augmentation, photograph_size)
         image_info, scaled_size = _resize_info(augmented_size, self._output_size)
+        output_size = self._output_size
+        if self._aug_window_size:
+            image_info, scaled_size = _window_info(image_info, scaled_size, self._aug_window_size,
+                                                   augmentation.window)
+            output_size = self._aug_window_size
         image_scale, offset = image_info[2, :], image_info[3, :]
-        # Model Garden's resize (pixel centres i + 0.5 scale about 0) joins the augmentation in one resample.
-        resize = _affine(image_scale[0], 0, (image_scale[0] - 1) / 2, 0, image_scale[1], (image_scale[1] - 1) / 2)
+        # Model Garden's resize (pixel centres i + 0.5 scale about 0) and the window's offset join the
+        # augmentation in one resample.
+        resize = _affine(image_scale[0], 0, (image_scale[0] - 1) / 2 - offset[0],
+                         0, image_scale[1], (image_scale[1] - 1) / 2 - offset[1])
         photograph_to_image = resize @ to_augmented
         image = warp_photograph(image, photograph_to_image, scaled_size, self._fill_value)
         image = preprocess_ops.normalize_image(image)
-        image_height, image_width = preprocess_ops.compute_padded_size(self._output_size, 2**self._max_level)
+        image_height, image_width = preprocess_ops.compute_padded_size(output_size, 2**self._max_level)
         image = tf.image.pad_to_bounding_box(image, 0, 0, image_height, image_width)
 
         crop_boxes = box_ops.denormalize_boxes(boxes, photograph_size)

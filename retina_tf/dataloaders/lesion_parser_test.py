@@ -228,6 +228,44 @@ def test_random_transforms_move_masks_boxes_and_image_like_the_reference(seed):
     _check_against_reference(masks, image, augmentation, out_image, labels)
 
 
+@pytest.mark.parametrize('place', [(0.0, 0.0), (0.5, 1.0), (0.3, 0.7)])
+def test_a_training_window_is_the_augmented_image_cut_at_its_place(place):
+    """A window's image, boxes and mask targets are those of the whole augmented image, cut where it lies."""
+    rng = np.random.default_rng(int(10 * sum(place)))
+    masks = _random_masks(rng, 24)
+    image = _image(masks, rng)
+    lesion, _ = _examples(masks, image)
+    augmentation = Augmentation(hflip=True, rot90=1, scale=(1.1, 0.9), translate=(0.05, -0.05), window=place)
+    height, width = 64, 96
+    out_image, labels = lesion_parser.Parser(**PARSER_ARGS, fill_value=FILL, aug_window_size=(height, width)
+                                             ).parse_train_data(lesion, augmentation)
+    top, left = round((SIDE - height) * place[0]), round((SIDE - width) * place[1])
+    np.testing.assert_array_equal(labels['image_info'].numpy()[1:], [[height, width], [1, 1], [top, left]])
+    assert out_image.shape == (height, width, 3)
+    assert labels['anchor_boxes']['2'].shape[:2] == (height // 4, width // 4)
+
+    reference_image = _reference_warp(image.astype(np.float32), augmentation, FILL)
+    np.testing.assert_allclose(_photograph_pixels(out_image), reference_image[top:top + height, left:left + width],
+                               atol=0.05)
+    warped = [_reference_mask(mask, augmentation)[top:top + height, left:left + width] for mask in masks]
+    expected = np.array([_reference_box(_tight_box(mask), augmentation, SIDE) for mask in masks])
+    expected = np.clip(expected - [top, left, top, left], 0, [height, width, height, width])
+    survivors = [i for i, box in enumerate(expected) if box[2] > box[0] and box[3] > box[1]]
+    assert all(i in survivors for i, mask in enumerate(warped) if mask.any()), 'a lesion in the window was dropped'
+    assert 0 < len(survivors) < len(masks), 'the window should cut some lesions out and keep others'
+    count = int((labels['gt_classes'].numpy() >= 0).sum())
+    assert count == len(survivors)
+    boxes = labels['gt_boxes'].numpy()[:count]
+    np.testing.assert_allclose(boxes, expected[survivors], atol=1e-3)
+    for box, target, index in zip(boxes, _targets(labels), survivors):
+        pasted = _paste(target, box, max(height, width))[:height, :width]
+        _assert_inside(pasted, box)
+        if min(_sides(warped[index])) >= 3:
+            assert np.abs(_tight_box(pasted) - _tight_box(warped[index])).max() <= 1, f'lesion {index}'
+        if min(_sides(warped[index])) >= 8:
+            assert _iou(pasted, warped[index]) > 0.8, f'lesion {index}'
+
+
 def test_counter_clockwise_quarter_turn_brings_the_top_right_corner_to_the_top_left():
     masks = np.zeros((1, SIDE, SIDE), np.uint8)
     masks[0, 2:10, SIDE - 20:SIDE - 4] = 1
@@ -400,6 +438,8 @@ def test_bad_augmentation_ranges_are_refused():
         lesion_parser.Parser(**dict(PARSER_ARGS, aug_scale_min=1.2, aug_scale_max=0.8))
     with pytest.raises(ValueError, match='aug_translate_max'):
         lesion_parser.Parser(**PARSER_ARGS, aug_translate_max=1.5)
+    with pytest.raises(ValueError, match='aug_window_size'):
+        lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(64, 2 * SIDE))
 
 
 def _hard_boxes(rng, count, side):

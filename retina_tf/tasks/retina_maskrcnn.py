@@ -27,6 +27,10 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
 
     def build_model(self):
         model = lesion_maskrcnn.LesionMaskRCNNModel.from_model(super().build_model())
+        # Model Garden fixes the backbone's and decoder's input at input_size; training windows
+        # (parser.aug_window_size) are smaller, and convolutions take any size.
+        for network in (model.backbone, model.decoder):
+            network.input_spec = None
         model(tf_keras.Input(self.task_config.model.input_size), image_shape=tf_keras.layers.Input([2]),
               training=False)   # builds the subclass, as Model Garden's task does for its model
         return model
@@ -51,6 +55,7 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
             aug_translate_max=parser_config.aug_translate_max,
             aug_scale_min=parser_config.aug_scale_min,
             aug_scale_max=parser_config.aug_scale_max,
+            aug_window_size=parser_config.aug_window_size,
             fill_value=parser_config.fill_value,
             skip_crowd_during_training=parser_config.skip_crowd_during_training,
             max_num_instances=parser_config.max_num_instances,
