@@ -26,7 +26,8 @@ def add_arguments(parser):
                              "2 CPU cores; ignored with --config)")
     parser.add_argument("--manual-dir", type=pathlib.Path, help="a real e-ophtha download instead of synthetic data")
     parser.add_argument("--config", type=pathlib.Path, action="append",
-                        help="experiment YAML (default configs/smoke_cpu.yaml), e.g. configs/paper_1gpu.yaml")
+                        help="experiment YAML (default configs/smoke_cpu.yaml); repeat to layer files, e.g. "
+                             "configs/smoke_cpu.yaml then configs/real_cpu.yaml")
     parser.add_argument("--predict", type=int, default=4, help="photographs sent through the gRPC client")
 
 

@@ -70,6 +70,7 @@ def experiment_params(config_files, params_override=(), init_checkpoint=None, in
                             f"{train.tfds_data_dir or 'the default data_dir'}: build it with retina-tf build-dataset")
         examples = builder.info.splits[train.tfds_split].num_examples
     retina_maskrcnn.resolve_schedule(params, examples)
+    retina_maskrcnn.check_frozen_batch_norm(params)
     params.validate()
     params.lock()
     return params

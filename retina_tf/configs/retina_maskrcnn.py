@@ -134,6 +134,27 @@ def retina_maskrcnn() -> cfg.ExperimentConfig:
     return config
 
 
+def check_frozen_batch_norm(config: cfg.ExperimentConfig) -> None:
+    """Refuses a frozen-statistics backbone (bn_trainable false) that no checkpoint initialises.
+
+    Frozen batch norm (matterport's TRAIN_BN = False, Detectron2's FrozenBN)
+    keeps the statistics the backbone starts with, which is right for
+    pretrained weights at the paper's 2 photographs per GPU and meaningless
+    for a backbone trained from scratch.
+    """
+    task = config.task
+    backbone = task.model.backbone
+    if backbone.type != "resnet" or backbone.resnet.bn_trainable:
+        return
+    modules = task.init_checkpoint_modules
+    modules = modules.split(",") if isinstance(modules, str) else list(modules)
+    if not task.init_checkpoint or not {"all", "backbone"} & {module.strip() for module in modules}:
+        raise ValueError(
+            "task.model.backbone.resnet.bn_trainable is false (batch norm frozen at the pretrained "
+            "statistics) but no init checkpoint gives the backbone: pass --init-checkpoint with "
+            "pretrained weights, or set it true to train the backbone from scratch")
+
+
 def resolve_schedule(config: cfg.ExperimentConfig, train_examples: Optional[int]) -> cfg.ExperimentConfig:
     """Fills trainer steps, intervals and learning-rate boundaries from task.schedule.
 
