@@ -98,14 +98,21 @@ def photograph_lesions(outputs: Mapping[str, np.ndarray], name: str) -> Photogra
     count = int(outputs["num_lesions"])
     geometry = tuple(float(value) for value in outputs["geometry"])
     height, width = int(geometry[4]), int(geometry[5])
-    boxes = np.asarray(outputs["boxes"], float)[:count]
-    masks = lesion_masks(boxes, np.asarray(outputs["masks"])[:count], height, width)
+    frames = np.asarray(outputs["boxes"], float)[:count]
+    masks = lesion_masks(frames, np.asarray(outputs["masks"])[:count], height, width)
+    # A box (the frame of its mask) may reach into the disc rebuilt beyond a cut-off photograph's edge;
+    # a lesion is what lies on the photograph.
+    boxes = np.clip(frames, 0, [height, width, height, width])
+    on_photograph = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes, masks = boxes[on_photograph], masks[on_photograph]
+    labels = np.asarray(outputs["classes"])[:count][on_photograph]
+    scores = np.asarray(outputs["scores"])[:count][on_photograph]
     areas = np.count_nonzero(masks, axis=(1, 2))
     lesions = [
         Lesion(type=LESION_CLASSES[int(label) - 1], score=round(float(score), 4),
                box=tuple(round(float(value), 1) for value in box), area=int(area),
                centre=(round(float(box[0] + box[2]) / 2, 1), round(float(box[1] + box[3]) / 2, 1)))
-        for box, label, score, area in zip(boxes, outputs["classes"][:count], outputs["scores"][:count], areas)]
+        for box, label, score, area in zip(boxes, labels, scores, areas)]
     return PhotographLesions(name=name, height=height, width=width, lesions=lesions, geometry=geometry,
                              masks=masks)
 

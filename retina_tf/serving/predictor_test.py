@@ -54,6 +54,17 @@ def test_photograph_lesions_are_records_in_original_pixels():
     assert "masks" not in repr(found)
 
 
+def test_lesion_records_keep_to_the_photograph_where_a_box_reaches_the_rebuilt_disc():
+    """A cut-off disc is rebuilt beyond the photograph's edge; boxes reaching there are clipped, and a
+    lesion wholly there (nothing on the photograph) is left out."""
+    outputs = _outputs([[-6, 3, 4, 9], [-9, 20, -1, 30], [36, 50, 44, 66]], [1, 2, 1], [0.9, 0.8, 0.7],
+                       [np.ones((28, 28))] * 3)
+    found = predictor.photograph_lesions(outputs, "cut.jpg")
+    assert [lesion.box for lesion in found.lesions] == [(0.0, 3.0, 4.0, 9.0), (36.0, 50.0, 40.0, 60.0)]
+    assert [lesion.area for lesion in found.lesions] == [4 * 6, 4 * 10] and len(found.masks) == 2
+    assert found.lesions[1].centre == (38.0, 55.0) and found.lesions[1].score == 0.7
+
+
 def test_batch_lesions_number_unnamed_photographs():
     outputs = {key: np.stack([value, value]) for key, value in _outputs([], [], [], []).items()}
     assert [p.name for p in predictor.batch_lesions(outputs)] == ["photograph-1", "photograph-2"]
