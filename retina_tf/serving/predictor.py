@@ -99,12 +99,12 @@ def photograph_lesions(outputs: Mapping[str, np.ndarray], name: str) -> Photogra
     geometry = tuple(float(value) for value in outputs["geometry"])
     height, width = int(geometry[4]), int(geometry[5])
     frames = np.asarray(outputs["boxes"], float)[:count]
-    masks = lesion_masks(frames, np.asarray(outputs["masks"])[:count], height, width)
     # A box (the frame of its mask) may reach into the disc rebuilt beyond a cut-off photograph's edge;
     # a lesion is what lies on the photograph.
     boxes = np.clip(frames, 0, [height, width, height, width])
     on_photograph = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    boxes, masks = boxes[on_photograph], masks[on_photograph]
+    masks = lesion_masks(frames[on_photograph], np.asarray(outputs["masks"])[:count][on_photograph], height, width)
+    boxes = boxes[on_photograph]
     labels = np.asarray(outputs["classes"])[:count][on_photograph]
     scores = np.asarray(outputs["scores"])[:count][on_photograph]
     areas = np.count_nonzero(masks, axis=(1, 2))
