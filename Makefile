@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-slow benchmarks clean
+.PHONY: demo test lint test-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,12 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml constraints.txt
 demo: $(VENV)/.installed
 	$(BIN)/retina-tf demo --workdir demo
 
-test: $(VENV)/.installed
+# The test command lints first: ruff (configured in pyproject.toml) fails the run on any finding.
+test: lint
 	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
 
 test-slow: $(VENV)/.installed
 	$(BIN)/python -m pytest -m slow

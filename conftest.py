@@ -3,17 +3,16 @@
 import pathlib
 
 import pytest
+import tensorflow_datasets as tfds
+
+from retina_tf.datasets import DUMMY_DATA
 
 ROOT = pathlib.Path(__file__).parent
-DUMMY_DATA = ROOT / "tfds_eophtha" / "e_ophtha" / "dummy_data"
 
 
 @pytest.fixture(scope="session")
 def eophtha_data_dir(tmp_path_factory):
     """A TFDS data_dir holding e_ophtha/patients_512 built from the committed dummy data."""
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    import tfds_eophtha  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-
     data_dir = tmp_path_factory.mktemp("tensorflow_datasets")
     tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir)).download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY_DATA)))

@@ -16,8 +16,8 @@ import time
 
 import tensorflow_datasets as tfds
 
-from retina_tf import synthetic
-import tfds_eophtha  # noqa: F401  (registers e_ophtha)
+import retina_tf.datasets  # noqa: F401  registers e_ophtha
+from retina_tf.data import synthetic
 
 E_OPHTHA_PHOTOGRAPHS = 463   # 47 + 35 EX, 148 + 233 MA
 

@@ -14,17 +14,21 @@ import argparse
 import os
 import time
 
+import cv2
 import numpy as np
 import tensorflow as tf
+from official.common import distribute_utils
+from official.core import task_factory
+from official.modeling import performance
 
-from retina_tf import registry_imports  # noqa: F401  (registers the experiment and task)
+from retina_tf.configs import SMOKE_CPU
 from retina_tf.configs import retina_maskrcnn as config_lib
+from retina_tf.dataloaders import lesion_parser
+from retina_tf.experiment import layered_params
 
 
 def _example(size: int, lesions: int, seed: int = 0) -> dict:
     """One decoded e_ophtha-like example: a photograph and lesion crops at random places."""
-    import cv2  # pylint: disable=import-outside-toplevel
-
     rng = np.random.default_rng(seed)
     image = rng.integers(90, 170, (size, size, 3), dtype=np.uint8)
     boxes, pngs = [], []
@@ -49,11 +53,6 @@ def _example(size: int, lesions: int, seed: int = 0) -> dict:
 
 
 def _measure(params, steps: int, lesions: int) -> float:
-    from official.common import distribute_utils  # pylint: disable=import-outside-toplevel
-    from official.core import task_factory  # pylint: disable=import-outside-toplevel
-    from official.modeling import performance  # pylint: disable=import-outside-toplevel
-    from retina_tf.dataloaders import lesion_parser  # pylint: disable=import-outside-toplevel
-
     performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype or "float32")
     strategy = distribute_utils.get_distribution_strategy(
         distribution_strategy=params.runtime.distribution_strategy, num_gpus=params.runtime.num_gpus)
@@ -65,7 +64,8 @@ def _measure(params, steps: int, lesions: int) -> float:
         rpn_batch_size_per_im=data.parser.rpn_batch_size_per_im, aug_rand_hflip=True, aug_rand_vflip=True,
         aug_rand_rotate90=True, aug_translate_max=0.1, aug_scale_min=0.8, aug_scale_max=1.2,
         max_num_instances=data.parser.max_num_instances, include_mask=True,
-        max_lesion_mask_pixels=data.parser.max_lesion_mask_pixels, dtype=params.runtime.mixed_precision_dtype or "float32")
+        max_lesion_mask_pixels=data.parser.max_lesion_mask_pixels,
+        dtype=params.runtime.mixed_precision_dtype or "float32")
     example = _example(model_config.input_size[0], lesions)
     dataset = (tf.data.Dataset.from_tensors(example).repeat()
                .map(parser.parse_fn(True), num_parallel_calls=tf.data.AUTOTUNE)
@@ -98,17 +98,11 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="ResNet-18 at 256 on the CPU, to check the script")
     args = parser.parse_args()
 
-    from official.core import exp_factory  # pylint: disable=import-outside-toplevel
-    from official.modeling import hyperparams  # pylint: disable=import-outside-toplevel
-
     gpus = tf.config.list_physical_devices("GPU")
-    print(f"TF {tf.__version__}; GPUs: {[tf.config.experimental.get_device_details(g).get('device_name') for g in gpus]}"
-          f"; CPU cores: {os.cpu_count()}")
+    names = [tf.config.experimental.get_device_details(gpu).get("device_name") for gpu in gpus]
+    print(f"TF {tf.__version__}; GPUs: {names}; CPU cores: {os.cpu_count()}")
     for precision in args.precisions:
-        params = exp_factory.get_exp_config("retina_maskrcnn")
-        if args.smoke:
-            params = hyperparams.override_params_dict(
-                params, os.path.join(os.path.dirname(__file__), "..", "configs", "smoke_cpu.yaml"), is_strict=True)
+        params = layered_params([SMOKE_CPU] if args.smoke else [])
         params.runtime.distribution_strategy = "one_device"
         params.runtime.num_gpus = 1 if gpus else 0
         params.runtime.mixed_precision_dtype = None if precision == "float32" else precision

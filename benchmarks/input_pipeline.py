@@ -25,8 +25,8 @@ import time
 import cv2
 import numpy as np
 import tensorflow as tf
-
 from official.vision.dataloaders import maskrcnn_input
+
 from retina_tf.dataloaders import lesion_parser
 
 SIDE = 1024
@@ -58,9 +58,9 @@ def _examples(rng, count):
         rows, columns = np.nonzero(mask)
         box = (rows.min(), columns.min(), rows.max() + 1, columns.max() + 1)
         boxes.append(box)
-        pngs.append(cv2.imencode('.png', mask[box[0]:box[2], box[1]:box[3]] * 255)[1].tobytes())
+        pngs.append(cv2.imencode(".png", mask[box[0]:box[2], box[1]:box[3]] * 255)[1].tobytes())
     common = dict(
-        source_id=tf.constant('1'),
+        source_id=tf.constant("1"),
         image=tf.constant(rng.integers(0, 256, (SIDE, SIDE, 3), np.uint8)),
         height=tf.constant(SIDE), width=tf.constant(SIDE),
         groundtruth_classes=tf.constant(rng.integers(1, 3, count), tf.int64),
@@ -91,21 +91,21 @@ def _throughput(parse, example, images, warmup, warmup_seconds=2.0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--lesions', type=int, nargs='+', default=[10, 100, 300])
-    parser.add_argument('--images', type=int, default=40, help='images timed for the lesion parser')
-    parser.add_argument('--stock-images', type=int, nargs='+', default=[20, 10, 10],
-                        help='images timed for the stock parser, one per lesion count')
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--rounds', type=int, default=2, help='best of this many measurements (shared machines)')
+    parser.add_argument("--lesions", type=int, nargs="+", default=[10, 100, 300])
+    parser.add_argument("--images", type=int, default=40, help="images timed for the lesion parser")
+    parser.add_argument("--stock-images", type=int, nargs="+", default=[20, 10, 10],
+                        help="images timed for the stock parser, one per lesion count")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="best of this many measurements (shared machines)")
     args = parser.parse_args()
     if len(args.stock_images) != len(args.lesions):
-        parser.error('give one --stock-images per --lesions')
+        parser.error("give one --stock-images per --lesions")
 
     ours = lesion_parser.Parser(**PARSER_ARGS, aug_rand_rotate90=True, aug_translate_max=0.1).parse_fn(True)
     stock_parse = maskrcnn_input.Parser(**PARSER_ARGS, mask_crop_size=112).parse_fn(True)
 
     def stock(example):
-        masks = tf.cast(example['groundtruth_instance_masks'], tf.float32)
+        masks = tf.cast(example["groundtruth_instance_masks"], tf.float32)
         return stock_parse(dict(example, groundtruth_instance_masks=masks))
 
     rng = np.random.default_rng(0)
@@ -114,19 +114,19 @@ def main():
     for _ in range(args.rounds):
         for count, stock_images in zip(args.lesions, args.stock_images):
             our_example, stock_example = examples[count]
-            for name, parse, example, images in (('ours', ours, our_example, args.images),
-                                                 ('stock', stock, stock_example, stock_images)):
+            for name, parse, example, images in (("ours", ours, our_example, args.images),
+                                                 ("stock", stock, stock_example, stock_images)):
                 rate = _throughput(parse, example, images, args.warmup)
                 rates[count, name] = max(rate, rates.get((count, name), 0.0))
 
-    print(f'machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), '
-          f'TensorFlow {tf.__version__}; {SIDE}x{SIDE}, max_num_instances 320, stock mask_crop_size 112; '
-          f'best of {args.rounds} rounds')
+    print(f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"TensorFlow {tf.__version__}; {SIDE}x{SIDE}, max_num_instances 320, stock mask_crop_size 112; "
+          f"best of {args.rounds} rounds")
     print(f'{"lesions":>7}  {"lesion parser":>14}  {"stock parser":>13}  {"ratio":>6}')
     for count in args.lesions:
-        ours_rate, stock_rate = rates[count, 'ours'], rates[count, 'stock']
-        print(f'{count:7d}  {ours_rate:9.2f} im/s  {stock_rate:8.2f} im/s  {ours_rate / stock_rate:5.1f}x')
+        ours_rate, stock_rate = rates[count, "ours"], rates[count, "stock"]
+        print(f"{count:7d}  {ours_rate:9.2f} im/s  {stock_rate:8.2f} im/s  {ours_rate / stock_rate:5.1f}x")
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

@@ -23,6 +23,23 @@ import shutil
 import tempfile
 import time
 
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+import tf_keras
+from official.core import task_factory
+from official.vision.ops import preprocess_ops
+from pycocotools import mask as mask_util
+
+from retina_tf import LESION_CLASSES, train_lib
+from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
+from retina_tf.data import visualise
+from retina_tf.datasets import build_e_ophtha
+from retina_tf.evaluation import report
+from retina_tf.evaluation.froc import lesion_hits
+from retina_tf.evaluation.scoring import checkpoint_results
+from retina_tf.experiment import experiment_params, trained_model
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REAL_FUNDUS = ROOT / "tests" / "data" / "real_fundus"
 DATASET = "e_ophtha/all_train_1024"
@@ -40,20 +57,14 @@ def _subtree(stems, out: pathlib.Path) -> pathlib.Path:
 
 
 def _build(stems, workdir: pathlib.Path) -> pathlib.Path:
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    import tfds_eophtha  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-
     data_dir = workdir / "data"
     tree = _subtree(stems, workdir / "tree")
-    tfds.builder(DATASET, data_dir=str(data_dir)).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(tree)))
+    build_e_ophtha(tree, data_dir, DATASET.partition("/")[2])
     return data_dir
 
 
 def false_positives_per_find(results, label: int, threshold: float = SCORE_THRESHOLD):
     """Predictions of `label` at or above threshold that hit no lesion, lesions hit, lesions (FROC's hit rule)."""
-    from retina_tf.evaluation.froc import lesion_hits  # pylint: disable=import-outside-toplevel
-
     false_positives = found = lesions = 0
     for result in results:
         predictions = result.predictions.of_class(label)
@@ -68,11 +79,6 @@ def false_positives_per_find(results, label: int, threshold: float = SCORE_THRES
 
 def write_overlays(results, data_dir: pathlib.Path, out: pathlib.Path, threshold: float = SCORE_THRESHOLD):
     """Per photograph: annotated lesions outlined (left) | lesions found at threshold (right), 1024 px."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    from pycocotools import mask as mask_util  # pylint: disable=import-outside-toplevel
-    from retina_tf import LESION_CLASSES, visualise  # pylint: disable=import-outside-toplevel
-
     by_id = {result.image_id: result for result in results}
     written = []
     for example in tfds.as_numpy(tfds.load(DATASET, split="train", data_dir=str(data_dir))):
@@ -107,17 +113,9 @@ def batch_norm_drift(model_dir: pathlib.Path, data_dir: pathlib.Path):
     each layer shrinks what the next one gets and the heads see nearly
     constant features (what a momentum too slow for the run does).
     """
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    import tf_keras  # pylint: disable=import-outside-toplevel
-    from official.core import task_factory  # pylint: disable=import-outside-toplevel
-    from official.vision.ops import preprocess_ops  # pylint: disable=import-outside-toplevel
-    from retina_tf import train  # pylint: disable=import-outside-toplevel
-
-    params = train.experiment_params([model_dir / "params.yaml"], ["task.schedule.steps_per_epoch=1"])
-    model = task_factory.get_task(params.task).build_model()
-    tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(str(model_dir))).expect_partial()
+    trained = trained_model(model_dir)
+    model = task_factory.get_task(trained.params.task).build_model()
+    tf.train.Checkpoint(model=model).read(trained.checkpoint).expect_partial()
     norms = [layer for layer in model.backbone.submodules if isinstance(layer, tf_keras.layers.BatchNormalization)]
     ratios = []
 
@@ -138,10 +136,6 @@ def batch_norm_drift(model_dir: pathlib.Path, data_dir: pathlib.Path):
 
 def score(model_dir: pathlib.Path, data_dir: pathlib.Path, name: str, out: pathlib.Path):
     """Prints the figures of one set and writes its overlays."""
-    from retina_tf import LESION_CLASSES  # pylint: disable=import-outside-toplevel
-    from retina_tf.evaluate import checkpoint_results  # pylint: disable=import-outside-toplevel
-    from retina_tf.evaluation import report  # pylint: disable=import-outside-toplevel
-
     results, _ = checkpoint_results(model_dir, data_dir, "train")
     figures = report.headline(report.evaluate(results))
     print(f"\n{name} ({len(results)} photographs, scored whole at 1024 px)")
@@ -169,9 +163,6 @@ def main():
     parser.add_argument("--override", action="append", default=[], help="extra field=value config overrides")
     args = parser.parse_args()
 
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    from retina_tf import train  # pylint: disable=import-outside-toplevel
-
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="learn_real_"))
     stems = sorted(path.stem for path in (REAL_FUNDUS / "e_optha_EX" / "EX").glob("*/*.jpg"))
     if args.held_out not in stems:
@@ -182,14 +173,14 @@ def main():
     epoch = 100
     first = max(1, (args.steps * 3 // 4) // epoch)
     second = max(1, args.steps // epoch - first)
-    params = train.experiment_params(
-        [ROOT / "configs" / "smoke_cpu.yaml", ROOT / "configs" / "real_cpu.yaml"],
+    params = experiment_params(
+        [SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml"],
         [f"task.train_data.tfds_name={DATASET}", f"task.validation_data.tfds_name={DATASET}",
          f"task.train_data.parser.aug_window_size=[{args.window},{args.window}]",
          f"task.schedule.steps_per_epoch={epoch}", f"task.schedule.epochs=[{first},{second}]", *args.override],
         data_dir=fit)
     start = time.perf_counter()
-    result = train.train(params, workdir / "model", mode="train")
+    result = train_lib.train(params, workdir / "model", mode="train")
     minutes = (time.perf_counter() - start) / 60
     print(f"machine: {os.cpu_count()} CPU cores; trained {result.step} steps of batch 2 on {args.window}x"
           f"{args.window} windows of {len(stems) - 1} photographs at 1024 px in {minutes:.1f} min")

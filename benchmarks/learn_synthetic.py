@@ -15,7 +15,13 @@ import pathlib
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from retina_tf import train_lib
+from retina_tf.configs import SMOKE_CPU
+from retina_tf.data import synthetic
+from retina_tf.datasets import build_e_ophtha
+from retina_tf.evaluation import report
+from retina_tf.evaluation.scoring import checkpoint_results
+from retina_tf.experiment import experiment_params
 
 
 def main():
@@ -25,12 +31,6 @@ def main():
     parser.add_argument("--workdir", type=pathlib.Path, help="keep the tree, dataset and model here")
     args = parser.parse_args()
 
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    from retina_tf import synthetic, train  # pylint: disable=import-outside-toplevel
-    from retina_tf.evaluate import checkpoint_results  # pylint: disable=import-outside-toplevel
-    from retina_tf.evaluation import report  # pylint: disable=import-outside-toplevel
-    import tfds_eophtha  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="learn_synthetic_"))
     spec = synthetic.SyntheticEophtha(
         exudate_photographs=args.photographs, microaneurysm_photographs=args.photographs, exudate_healthy=0,
@@ -38,22 +38,21 @@ def main():
         sizes=((720, 480), (864, 576)), seed=11)
     if not (workdir / "tree" / "e_optha_EX").exists():
         synthetic.write_synthetic_eophtha(workdir / "tree", spec)
-    builder = tfds.builder("e_ophtha/patients_512", data_dir=str(workdir / "data"))
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(workdir / "tree")))
+    builder = build_e_ophtha(workdir / "tree", workdir / "data", "patients_512")
     splits = {name: split.num_examples for name, split in builder.info.splits.items()}
 
     epoch = 100
     first = max(1, (args.steps * 3 // 4) // epoch)
     second = max(1, args.steps // epoch - first)
-    params = train.experiment_params(
-        [ROOT / "configs" / "smoke_cpu.yaml"],
+    params = experiment_params(
+        [SMOKE_CPU],
         [f"task.schedule.steps_per_epoch={epoch}", f"task.schedule.epochs=[{first},{second}]",
          "task.schedule.learning_rates=[0.001,0.0001]",
          "task.model.detection_generator.pre_nms_score_threshold=0.05",
          "task.model.detection_generator.max_num_detections=64"],
         data_dir=workdir / "data")
     start = time.perf_counter()
-    result = train.train(params, workdir / "model", mode="train")
+    result = train_lib.train(params, workdir / "model", mode="train")
     minutes = (time.perf_counter() - start) / 60
     figures = report.headline(report.evaluate(checkpoint_results(workdir / "model", workdir / "data", "validation")[0]))
     print(f"machine: {os.cpu_count()} CPU cores; dataset {splits}; {result.step} steps of batch 2 at 256x256 "

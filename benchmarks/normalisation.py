@@ -8,12 +8,19 @@ threshold-and-bounding-box kernel. Prints photographs/s for each and the ratio.
 """
 
 import argparse
+import pathlib
+import sys
 import time
 
-import numpy as np
-import tensorflow as tf
+# The OpenCV yardstick lives in tests/ (not a package); run as `python benchmarks/normalisation.py`, so add the root.
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from retina_tf import fundus, fundus_reference, synthetic
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from retina_tf.data import fundus, synthetic  # noqa: E402
+from tests import fundus_reference  # noqa: E402
 
 
 def _throughput(normalise, photographs, repeats):

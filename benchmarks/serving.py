@@ -48,19 +48,20 @@ import cv2
 import numpy as np
 import tensorflow as tf
 import tf_keras
-
 from official.core import train_utils
 from official.vision.configs import maskrcnn as maskrcnn_config
 from official.vision.modeling import factory
 from official.vision.ops import preprocess_ops
 
-from retina_tf import fundus, synthetic
+from retina_tf.configs import SMOKE_CPU
+from retina_tf.data import fundus, synthetic
+from retina_tf.datasets import normalisation_of
+from retina_tf.experiment import layered_params
 from retina_tf.serving import export
 from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.predictor import SavedModelPredictor
-from retina_tf.train import experiment_params
+from retina_tf.serving.protocol import DEFAULT_SIGNATURE, PHOTOGRAPHS_INPUT
 
-ROOT = pathlib.Path(__file__).parents[1]
 MIN_SCORE = 0.35
 BATCHES = (1, 4)
 
@@ -78,7 +79,7 @@ def _photograph(width: int, height: int) -> bytes:
 
 
 def _params(config_files, *overrides):
-    return experiment_params(config_files, ["task.schedule.steps_per_epoch=1", *overrides])
+    return layered_params(config_files, overrides)
 
 
 def background_shift(logits: np.ndarray, lesions: int, threshold: float = MIN_SCORE) -> float:
@@ -100,7 +101,7 @@ def few_lesion_model(params, normalisation, normalised: tf.Tensor, lesions: int)
     outputs = module.model.call(images=images, image_shape=image_info[:, 1, :], anchor_boxes=anchors,
                                 training=False)
     shift = background_shift(outputs["cls_outputs"][0].numpy(), lesions)
-    bias = module.model.detection_head[0]._classifier.bias  # pylint: disable=protected-access
+    bias = module.model.detection_head[0]._classifier.bias
     bias.assign(bias + tf.one_hot(0, bias.shape[0]) * shift)
     return module.model, shift
 
@@ -159,9 +160,9 @@ def main():
 
     started = time.perf_counter()
     tf_keras.utils.set_random_seed(0)   # the random weights, hence the lesions found, repeat run to run
-    config_files = [ROOT / "configs" / "smoke_cpu.yaml"] if args.smoke else []
+    config_files = [SMOKE_CPU] if args.smoke else []
     params = _params(config_files)
-    normalisation = export.normalisation_for(params)
+    normalisation = normalisation_of(params.task.train_data.tfds_name)
     width, height = (int(v) for v in args.size.split("x"))
     photograph = _photograph(width, height)
     normalised, _ = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(photograph)), normalisation)
@@ -201,7 +202,7 @@ def main():
 
         def call_export(predictor):
             def call(batch):
-                outputs = predictor.run("serving_default", {"photographs": tf.constant([photograph] * batch)})
+                outputs = predictor.run(DEFAULT_SIGNATURE, {PHOTOGRAPHS_INPUT: tf.constant([photograph] * batch)})
                 return outputs["num_lesions"].mean()
             return call
 

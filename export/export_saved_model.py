@@ -8,7 +8,7 @@ work is `retina_tf.serving.export` (also `retina-tf export`):
 
 import sys
 
-from retina_tf import cli
+from retina_tf.commands import main as cli
 
 if __name__ == "__main__":
     sys.exit(cli.main(["export", *sys.argv[1:]]))

@@ -35,3 +35,11 @@ def describe(error: BaseException) -> str:
     if first and type(error).__name__.endswith("ArgumentError"):
         return first
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+class PhotographRejected(UserError):
+    """The model refused its input (an unreadable, empty or oversized photograph).
+
+    Raised alike by the local predictor and the gRPC client, so a caller can
+    retry the rest of a batch without the bad photograph whichever way it ran.
+    """

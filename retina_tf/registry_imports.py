@@ -1,6 +1,5 @@
-"""Imports everything that registers with Model Garden and TFDS."""
+"""Imports everything that registers with Model Garden and TFDS, as Model Garden projects do."""
 
-# pylint: disable=unused-import
+import retina_tf.datasets  # noqa: F401  TFDS: e_ophtha
 from retina_tf.configs import retina_maskrcnn as _configs  # noqa: F401  exp_factory: retina_maskrcnn
 from retina_tf.tasks import retina_maskrcnn as _tasks  # noqa: F401  task_factory
-import tfds_eophtha  # noqa: F401  TFDS: e_ophtha

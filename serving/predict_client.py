@@ -8,7 +8,7 @@ Thin entry point for machines that only serve; the client is
 
 import sys
 
-from retina_tf import cli
+from retina_tf.commands import main as cli
 
 if __name__ == "__main__":
     sys.exit(cli.main(["predict", *sys.argv[1:]]))

@@ -1,15 +1,14 @@
 """`retina-tf cycle` as a scheduler runs it: killed mid-training, run again, nothing lost."""
 
 import os
-import pathlib
 import signal
 import subprocess
 import sys
 import time
 
-from retina_tf import cli
+from retina_tf.commands import main as cli
+from retina_tf.configs import SMOKE_CPU
 
-SMOKE = pathlib.Path(__file__).parents[1] / "configs" / "smoke_cpu.yaml"
 # 8 epochs of 2 steps: a checkpoint every 2 steps, 16 steps in all.
 SCHEDULE = "task.schedule.epochs=[6,2],task.schedule.steps_per_epoch=2,task.schedule.validation_every_epochs=8"
 
@@ -20,9 +19,9 @@ def _checkpoint_steps(model_dir):
 
 def test_a_cycle_killed_mid_training_resumes_and_exports(eophtha_data_dir, tmp_path, capsys):
     model_dir, export_base = tmp_path / "model", tmp_path / "export"
-    args = ["cycle", "--config", str(SMOKE), "--model-dir", str(model_dir), "--data-dir", str(eophtha_data_dir),
+    args = ["cycle", "--config", str(SMOKE_CPU), "--model-dir", str(model_dir), "--data-dir", str(eophtha_data_dir),
             "--export-base", str(export_base), "--params-override", SCHEDULE]
-    process = subprocess.Popen([sys.executable, "-m", "retina_tf.cli", *args], stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([sys.executable, "-m", "retina_tf.commands.main", *args], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     try:
         deadline = time.monotonic() + 240

@@ -2,7 +2,7 @@
 
 import json
 
-from retina_tf import cli
+from retina_tf.commands import main as cli
 
 
 def test_demo_runs_every_stage_and_leaves_its_artefacts(tmp_path, capsys):

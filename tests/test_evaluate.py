@@ -1,17 +1,16 @@
 """`retina-tf evaluate` end to end: a smoke model on the dummy data writes its report and plots."""
 
 import json
-import pathlib
 
-from retina_tf import cli, train
-
-SMOKE = pathlib.Path(__file__).parents[1] / "configs" / "smoke_cpu.yaml"
+from retina_tf import experiment, train_lib
+from retina_tf.commands import main as cli
+from retina_tf.configs import SMOKE_CPU
 
 
 def test_evaluate_writes_the_report_and_the_plots(eophtha_data_dir, tmp_path, capsys):
-    params = train.experiment_params([SMOKE], ["task.schedule.epochs=[1,1]", "task.schedule.steps_per_epoch=1"],
-                                     data_dir=eophtha_data_dir)
-    train.train(params, tmp_path / "model", mode="train")
+    params = experiment.experiment_params(
+        [SMOKE_CPU], ["task.schedule.epochs=[1,1]", "task.schedule.steps_per_epoch=1"], data_dir=eophtha_data_dir)
+    train_lib.train(params, tmp_path / "model", mode="train")
     out = tmp_path / "report"
     assert cli.main(["evaluate", "--model-dir", str(tmp_path / "model"), "--data-dir", str(eophtha_data_dir),
                      "--split", "validation", "--out", str(out)]) == 0

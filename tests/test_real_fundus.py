@@ -17,9 +17,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import tfds_eophtha  # noqa: F401  pylint: disable=unused-import
-from retina_tf import LESION_CLASSES, eophtha, fundus, fundus_reference, lesions
-from retina_tf.fundus_test import P99_BOUND
+import retina_tf.datasets  # noqa: F401  registers e_ophtha
+from retina_tf import LESION_CLASSES
+from retina_tf.data import eophtha, fundus, lesions
+from tests import fundus_reference
 
 SIZE = 1024           # the paper's size, at which fundus_test bounds the difference from OpenCV
 DATASET_SIZE = 512    # the dataset is built once, at the fast experiments' size
@@ -119,7 +120,8 @@ def test_normalisation_matches_the_opencv_recipe(real, stem):
     reference = fundus_reference.reference_normalise(photo.image, photo.geometry[:4].astype(int), SIZE)
     difference = np.abs(photo.normalised.astype(int) - reference.astype(int))
     mean, p99 = difference.mean(), np.percentile(difference, 99)
-    assert mean <= 1.0 and p99 <= P99_BOUND, f"{stem}: |TF - OpenCV| mean {mean:.3f}, 99th percentile {p99}"
+    assert mean <= 1.0 and p99 <= fundus_reference.P99_BOUND, (
+        f"{stem}: |TF - OpenCV| mean {mean:.3f}, 99th percentile {p99}")
 
 
 @pytest.mark.parametrize("lesion", LESION_CLASSES)

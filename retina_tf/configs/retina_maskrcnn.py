@@ -1,6 +1,7 @@
 """The paper's Mask R-CNN as a registered Model Garden experiment: `retina_maskrcnn`.
 
-Defaults are the seed paper's settings (design.md maps each to its field).
+Defaults are the seed paper's settings (the README's Training section maps
+each to its field).
 Training length lives in one place, `task.schedule`: epochs and learning rate
 per stage and the length of an epoch; `resolve_schedule` turns it into
 `trainer.train_steps` and the stepwise boundaries, so the two never disagree.
@@ -12,10 +13,8 @@ from typing import List, Optional
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
-from official.modeling import hyperparams
-from official.modeling import optimization
-from official.vision.configs import backbones
-from official.vision.configs import decoders
+from official.modeling import hyperparams, optimization
+from official.vision.configs import backbones, decoders
 from official.vision.configs import maskrcnn as maskrcnn_config
 
 from retina_tf import LESION_CLASSES

@@ -1,19 +1,16 @@
 """The registered experiment holds the paper's settings; the YAML files load strictly."""
 
-import pathlib
 
 import pytest
-
 from official.core import exp_factory
 from official.modeling import hyperparams
 
-from retina_tf.configs import retina_maskrcnn
-
-CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
+from retina_tf.configs import CONFIG_DIR, retina_maskrcnn
+from retina_tf.experiment import EXPERIMENT
 
 
 def test_defaults_are_the_papers():
-    config = exp_factory.get_exp_config("retina_maskrcnn")
+    config = exp_factory.get_exp_config(EXPERIMENT)
     model, parser = config.task.model, config.task.train_data.parser
     assert model.num_classes == 3 and model.input_size == [1024, 1024, 3]
     assert model.backbone.resnet.model_id == 101 and model.decoder.type == "fpn"
@@ -31,7 +28,7 @@ def test_defaults_are_the_papers():
 
 
 def test_the_schedule_gives_steps_and_boundaries():
-    config = retina_maskrcnn.resolve_schedule(exp_factory.get_exp_config("retina_maskrcnn"), train_examples=155)
+    config = retina_maskrcnn.resolve_schedule(exp_factory.get_exp_config(EXPERIMENT), train_examples=155)
     # One epoch is one pass over 155 photographs at batch 2: 78 steps.
     assert config.trainer.train_steps == 65 * 78
     assert config.trainer.optimizer_config.learning_rate.stepwise.boundaries == [25 * 78, 50 * 78]
@@ -41,19 +38,20 @@ def test_the_schedule_gives_steps_and_boundaries():
         retina_maskrcnn.resolve_schedule(config, 155)
 
 
-@pytest.mark.parametrize("files", [["smoke_cpu.yaml"], ["smoke_cpu.yaml", "real_cpu.yaml"], ["paper_1gpu.yaml"], ["paper_1gpu.yaml", "paper_multi_gpu.yaml"],
+@pytest.mark.parametrize("files", [["smoke_cpu.yaml"], ["smoke_cpu.yaml", "real_cpu.yaml"], ["paper_1gpu.yaml"],
+                                   ["paper_1gpu.yaml", "paper_multi_gpu.yaml"],
                                    ["paper_1gpu.yaml", "paper_multi_worker.yaml"]])
 def test_every_yaml_loads_strictly(files):
-    config = exp_factory.get_exp_config("retina_maskrcnn")
+    config = exp_factory.get_exp_config(EXPERIMENT)
     for name in files:
-        config = hyperparams.override_params_dict(config, str(CONFIGS / name), is_strict=True)
+        config = hyperparams.override_params_dict(config, str(CONFIG_DIR / name), is_strict=True)
     retina_maskrcnn.resolve_schedule(config, 155)
     config.validate()
 
 
 def test_the_smoke_config_keeps_model_gardens_accelerator_defaults_out():
     config = hyperparams.override_params_dict(
-        exp_factory.get_exp_config("retina_maskrcnn"), str(CONFIGS / "smoke_cpu.yaml"), is_strict=True)
+        exp_factory.get_exp_config(EXPERIMENT), str(CONFIG_DIR / "smoke_cpu.yaml"), is_strict=True)
     assert config.runtime.mixed_precision_dtype in (None, "float32") and not config.runtime.enable_xla
     assert config.task.train_data.dtype == "float32" and not config.task.model.norm_activation.use_sync_bn
     assert config.task.train_data.global_batch_size <= 2 and not config.task.init_checkpoint
@@ -62,7 +60,7 @@ def test_the_smoke_config_keeps_model_gardens_accelerator_defaults_out():
 
 def test_a_frozen_batch_norm_backbone_needs_pretrained_weights():
     config = hyperparams.override_params_dict(
-        exp_factory.get_exp_config("retina_maskrcnn"), str(CONFIGS / "paper_1gpu.yaml"), is_strict=True)
+        exp_factory.get_exp_config(EXPERIMENT), str(CONFIG_DIR / "paper_1gpu.yaml"), is_strict=True)
     assert not config.task.model.backbone.resnet.bn_trainable   # the paper's (matterport's) TRAIN_BN = False
     with pytest.raises(ValueError, match="bn_trainable is false"):
         retina_maskrcnn.check_frozen_batch_norm(config)
@@ -81,5 +79,6 @@ def test_a_frozen_batch_norm_backbone_needs_pretrained_weights():
 def test_the_smoke_config_settles_its_batch_norm_statistics_within_its_run():
     """0.997 (Model Garden's Mask R-CNN) leaves a third of the initial statistics after 400 steps."""
     config = hyperparams.override_params_dict(
-        exp_factory.get_exp_config("retina_maskrcnn"), str(CONFIGS / "smoke_cpu.yaml"), is_strict=True)
+        exp_factory.get_exp_config(EXPERIMENT), str(CONFIG_DIR / "smoke_cpu.yaml"), is_strict=True)
     assert config.task.model.norm_activation.norm_momentum ** 400 < 0.05
+

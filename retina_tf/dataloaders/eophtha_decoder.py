@@ -1,7 +1,6 @@
 """Decodes e_ophtha TFDS examples into the dict Model Garden's Mask R-CNN parsers read."""
 
 import tensorflow as tf
-
 from official.vision.dataloaders import decoder
 
 from retina_tf import LESION_CLASSES

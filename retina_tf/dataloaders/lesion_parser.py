@@ -21,12 +21,8 @@ Coordinates: a pixel box (ymin, xmin, ymax, xmax) runs along pixel edges
 from typing import NamedTuple, Sequence, Union
 
 import tensorflow as tf
-
 from official.vision.dataloaders import maskrcnn_input
-from official.vision.ops import anchor
-from official.vision.ops import box_matcher
-from official.vision.ops import box_ops
-from official.vision.ops import preprocess_ops
+from official.vision.ops import anchor, box_matcher, box_ops, preprocess_ops
 
 TensorLike = Union[tf.Tensor, bool, int, float, Sequence[float]]
 
@@ -142,7 +138,7 @@ def move_boxes(boxes, to_augmented, size):
     """Moves pixel boxes [N, 4] with the augmentation and clips them to the augmented image."""
     matrix = tf.cast(to_augmented, tf.float32)
     corners = tf.reshape(boxes, [-1, 2, 2]) - 0.5
-    moved = tf.einsum('ij,ncj->nci', matrix[:2, :2], corners) + matrix[:2, 2] + 0.5
+    moved = tf.einsum("ij,ncj->nci", matrix[:2, :2], corners) + matrix[:2, 2] + 0.5
     moved = tf.concat([tf.reduce_min(moved, axis=1), tf.reduce_max(moved, axis=1)], axis=-1)
     return box_ops.clip_boxes(moved, tf.cast(size, tf.float32))
 
@@ -199,10 +195,10 @@ def lesion_mask_crops(mask_pngs, crop_boxes, photograph_to_image, num_lesions: i
     pixels, shapes = _decode_crops(mask_pngs)
     total = tf.size(pixels)
     checks = [
-        tf.debugging.assert_equal(shapes, extents, message='a mask PNG differs from its box'),
+        tf.debugging.assert_equal(shapes, extents, message="a mask PNG differs from its box"),
         tf.debugging.Assert(total <= max_pixels, [
-            f'lesion masks above parser.max_lesion_mask_pixels ({max_pixels}), raise it; photograph',
-            source_id, 'has', total]),
+            f"lesion masks above parser.max_lesion_mask_pixels ({max_pixels}), raise it; photograph",
+            source_id, "has", total]),
     ]
     with tf.control_dependencies(checks):
         pixels = tf.pad(pixels, [[0, max_pixels - total]])
@@ -212,9 +208,9 @@ def lesion_mask_crops(mask_pngs, crop_boxes, photograph_to_image, num_lesions: i
     origins = tf.pad(tf.cast(crop_boxes[:, :2, None], tf.float64), [[0, 0], [0, 0], [2, 0]])
     to_crop = tf.cast(image_to_photograph[None] - origins, tf.float32)
     return {
-        'pixels': tf.ensure_shape(pixels, [max_pixels]),
-        'crops': preprocess_ops.clip_or_pad_to_fixed_size(crops, num_lesions, 0),
-        'to_crop': preprocess_ops.clip_or_pad_to_fixed_size(to_crop, num_lesions, 0),
+        "pixels": tf.ensure_shape(pixels, [max_pixels]),
+        "crops": preprocess_ops.clip_or_pad_to_fixed_size(crops, num_lesions, 0),
+        "to_crop": preprocess_ops.clip_or_pad_to_fixed_size(to_crop, num_lesions, 0),
     }
 
 
@@ -281,8 +277,8 @@ class _OverlappingPairs:
         centres = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
         ious = []
         for shape in self._shapes:
-            index = (shape['first'] + nearest(shape['row_centres'], centres[:, 0]) * shape['row_stride']
-                     + nearest(shape['column_centres'], centres[:, 1]) * shape['column_stride'])
+            index = (shape["first"] + nearest(shape["row_centres"], centres[:, 0]) * shape["row_stride"]
+                     + nearest(shape["column_centres"], centres[:, 1]) * shape["column_stride"])
             ious.append(self._iou(tf.gather(anchors, index), gt_boxes))
         return tf.reduce_max(tf.stack(ious), axis=0)
 
@@ -291,24 +287,24 @@ class _OverlappingPairs:
         """Per box, the first anchor and the rows x columns of anchors of this shape that can reach IoU floor
         with it (none where the shape's best IoU with the box is below floor)."""
         def span(centres, low, high):
-            begin = tf.searchsorted(centres, low, side='right')
-            return begin, tf.maximum(tf.searchsorted(centres, high, side='left') - begin, 0)
+            begin = tf.searchsorted(centres, low, side="right")
+            return begin, tf.maximum(tf.searchsorted(centres, high, side="left") - begin, 0)
 
         box_size = gt_boxes[:, 2:] - gt_boxes[:, :2]
-        smaller = tf.minimum(shape['size'], box_size)
-        areas = tf.reduce_prod(shape['size']) + tf.reduce_prod(box_size, axis=1)
+        smaller = tf.minimum(shape["size"], box_size)
+        areas = tf.reduce_prod(shape["size"]) + tf.reduce_prod(box_size, axis=1)
         # IoU = overlap_y * overlap_x / (areas - overlap_y * overlap_x) reaches floor only where the overlap along
         # each axis reaches floor * areas / (1 + floor) over the most the other axis can overlap.
         need = tf.math.divide_no_nan((floor * areas / (1 + floor))[:, None], tf.reverse(smaller, [1]))
-        half = shape['half_size'] - need
-        row0, rows = span(shape['row_centres'], gt_boxes[:, 0] - half[:, 0], gt_boxes[:, 2] + half[:, 0])
-        column0, columns = span(shape['column_centres'], gt_boxes[:, 1] - half[:, 1], gt_boxes[:, 3] + half[:, 1])
+        half = shape["half_size"] - need
+        row0, rows = span(shape["row_centres"], gt_boxes[:, 0] - half[:, 0], gt_boxes[:, 2] + half[:, 0])
+        column0, columns = span(shape["column_centres"], gt_boxes[:, 1] - half[:, 1], gt_boxes[:, 3] + half[:, 1])
         inner = tf.reduce_prod(smaller, axis=1)
         best = inner / (areas - inner)
         rows = tf.where(best >= floor, rows, 0)
-        first = shape['first'] + row0 * shape['row_stride'] + column0 * shape['column_stride']
+        first = shape["first"] + row0 * shape["row_stride"] + column0 * shape["column_stride"]
         like = tf.ones_like(rows)
-        return first, rows, columns, like * shape['row_stride'], like * shape['column_stride']
+        return first, rows, columns, like * shape["row_stride"], like * shape["column_stride"]
 
     @staticmethod
     def _iou(anchors, boxes):
@@ -413,13 +409,13 @@ class Parser(maskrcnn_input.Parser):
         aug_window_size = tuple(aug_window_size or ())
         if aug_window_size and (len(aug_window_size) != 2 or not all(
                 0 < side <= limit for side, limit in zip(aug_window_size, self._output_size))):
-            raise ValueError(f'aug_window_size is (height, width) within the output size {list(self._output_size)}, '
-                             f'or empty for whole images; got {list(aug_window_size)}')
+            raise ValueError(f"aug_window_size is (height, width) within the output size {list(self._output_size)}, "
+                             f"or empty for whole images; got {list(aug_window_size)}")
         if not 0 < self._aug_scale_min <= self._aug_scale_max:
-            raise ValueError(f'need 0 < aug_scale_min <= aug_scale_max, got '
-                             f'{self._aug_scale_min}, {self._aug_scale_max}')
+            raise ValueError(f"need 0 < aug_scale_min <= aug_scale_max, got "
+                             f"{self._aug_scale_min}, {self._aug_scale_max}")
         if not 0 <= aug_translate_max <= 1:
-            raise ValueError(f'aug_translate_max is a fraction of the side in [0, 1], got {aug_translate_max}')
+            raise ValueError(f"aug_translate_max is a fraction of the side in [0, 1], got {aug_translate_max}")
         self._aug_rand_rotate90 = aug_rand_rotate90
         self._aug_translate_max = aug_translate_max
         self._aug_window_size = aug_window_size
@@ -445,17 +441,17 @@ class Parser(maskrcnn_input.Parser):
 
     def parse_train_data(self, data, augmentation: Augmentation):
         """The training parse under a given augmentation (tests force one); outputs as the stock parser's."""
-        classes = data['groundtruth_classes']
-        boxes = data['groundtruth_boxes']
-        mask_pngs = data['groundtruth_instance_mask_pngs'] if self._include_mask else None
+        classes = data["groundtruth_classes"]
+        boxes = data["groundtruth_boxes"]
+        mask_pngs = data["groundtruth_instance_mask_pngs"] if self._include_mask else None
         if self._skip_crowd_during_training:
-            not_crowd = tf.where(tf.logical_not(data['groundtruth_is_crowd']))[:, 0]
+            not_crowd = tf.where(tf.logical_not(data["groundtruth_is_crowd"]))[:, 0]
             classes = tf.gather(classes, not_crowd)
             boxes = tf.gather(boxes, not_crowd)
             if self._include_mask:
                 mask_pngs = tf.gather(mask_pngs, not_crowd)
 
-        image = data['image']
+        image = data["image"]
         if self._augmenter is not None:
             image = self._augmenter.distort(image)
         photograph_size = tf.shape(image)[:2]
@@ -489,7 +485,7 @@ class Parser(maskrcnn_input.Parser):
             labelled = kept[:self._max_num_instances]
             masks = lesion_mask_crops(
                 tf.gather(mask_pngs, labelled), tf.cast(tf.round(tf.gather(crop_boxes, labelled)), tf.int32),
-                photograph_to_image, self._max_num_instances, self._max_lesion_mask_pixels, data['source_id'])
+                photograph_to_image, self._max_num_instances, self._max_lesion_mask_pixels, data["source_id"])
 
         anchor_boxes = anchor.build_anchor_generator(
             min_level=self._min_level, max_level=self._max_level, num_scales=self._num_scales,
@@ -502,17 +498,17 @@ class Parser(maskrcnn_input.Parser):
             anchor_boxes, boxes, tf.cast(tf.expand_dims(classes, axis=-1), tf.float32))
 
         labels = {
-            'anchor_boxes': anchor_boxes,
-            'image_info': image_info,
-            'rpn_score_targets': rpn_score_targets,
-            'rpn_box_targets': rpn_box_targets,
-            'gt_boxes': preprocess_ops.clip_or_pad_to_fixed_size(boxes, self._max_num_instances, -1),
-            'gt_classes': preprocess_ops.clip_or_pad_to_fixed_size(classes, self._max_num_instances, -1),
+            "anchor_boxes": anchor_boxes,
+            "image_info": image_info,
+            "rpn_score_targets": rpn_score_targets,
+            "rpn_box_targets": rpn_box_targets,
+            "gt_boxes": preprocess_ops.clip_or_pad_to_fixed_size(boxes, self._max_num_instances, -1),
+            "gt_classes": preprocess_ops.clip_or_pad_to_fixed_size(classes, self._max_num_instances, -1),
         }
         if self._include_mask:
-            labels['gt_outer_boxes'] = preprocess_ops.clip_or_pad_to_fixed_size(
+            labels["gt_outer_boxes"] = preprocess_ops.clip_or_pad_to_fixed_size(
                 outer_boxes, self._max_num_instances, -1)
-            labels['gt_masks'] = masks
+            labels["gt_masks"] = masks
         return tf.cast(image, self._dtype), labels
 
     def _parse_eval_data(self, data):
@@ -521,7 +517,7 @@ class Parser(maskrcnn_input.Parser):
         # The stock parse resamples full-size masks to targets that the
         # paper's metric does not read (it scores against the stored crops):
         # hand it empty ones and leave its targets out.
-        count = tf.shape(data['groundtruth_classes'])[0]
+        count = tf.shape(data["groundtruth_classes"])[0]
         image, labels = super()._parse_eval_data(dict(data, groundtruth_instance_masks=tf.zeros([count, 1, 1])))
-        del labels['groundtruths']['masks']
+        del labels["groundtruths"]["masks"]
         return image, labels

@@ -6,10 +6,9 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from official.vision.dataloaders import maskrcnn_input
-from official.vision.ops import anchor
-from official.vision.ops import preprocess_ops
+from official.vision.ops import anchor, preprocess_ops
+
 from retina_tf.dataloaders import lesion_parser
 from retina_tf.dataloaders.lesion_parser import Augmentation
 from retina_tf.modeling import lesion_mask_sampler
@@ -58,10 +57,10 @@ def _examples(masks, image, crowd=None):
     """The decoded example: PNG crops for the lesion parser, full float masks for the stock parser."""
     count, (height, width) = len(masks), image.shape[:2]
     boxes = np.array([_tight_box(mask) for mask in masks], np.float32).reshape(-1, 4)
-    pngs = [cv2.imencode('.png', mask[y1:y2, x1:x2] * 255)[1].tobytes()
+    pngs = [cv2.imencode(".png", mask[y1:y2, x1:x2] * 255)[1].tobytes()
             for mask, (y1, x1, y2, x2) in zip(masks, boxes.astype(int))]
     common = dict(
-        source_id=tf.constant('7'), image=tf.constant(image),
+        source_id=tf.constant("7"), image=tf.constant(image),
         height=tf.constant(height, tf.int32), width=tf.constant(width, tf.int32),
         groundtruth_classes=tf.constant(np.arange(count) % 2 + 1, tf.int64),
         groundtruth_is_crowd=tf.constant(np.zeros(count, bool) if crowd is None else crowd),
@@ -115,10 +114,10 @@ def _reference_box(box, augmentation, side, clip=True):
 
 def _targets(labels, size=28):
     """Each labelled lesion's mask target sampled at its own box, as the model's mask sampler does."""
-    count = int((labels['gt_classes'].numpy() >= 0).sum())
-    crops = {key: value[None] for key, value in labels['gt_masks'].items()}
+    count = int((labels["gt_classes"].numpy() >= 0).sum())
+    crops = {key: value[None] for key, value in labels["gt_masks"].items()}
     return lesion_mask_sampler.sample_lesion_masks(
-        labels['gt_boxes'][None, :count], tf.range(count)[None], crops, size)[0].numpy()
+        labels["gt_boxes"][None, :count], tf.range(count)[None], crops, size)[0].numpy()
 
 
 def _paste(target, box, side):
@@ -160,17 +159,17 @@ def _check_against_reference(masks, image, augmentation, out_image, labels):
     expected = np.array([_reference_box(_tight_box(mask), augmentation, side) for mask in masks])
     survivors = [i for i, box in enumerate(expected) if box[2] > box[0] and box[3] > box[1]]
     warped = [_reference_mask(mask, augmentation) for mask in masks]
-    assert all(i in survivors for i, mask in enumerate(warped) if mask.any()), 'a lesion in view was dropped'
+    assert all(i in survivors for i, mask in enumerate(warped) if mask.any()), "a lesion in view was dropped"
 
-    classes = labels['gt_classes'].numpy()
+    classes = labels["gt_classes"].numpy()
     count = int((classes >= 0).sum())
     assert count == len(survivors)
     np.testing.assert_array_equal(classes[:count], np.arange(len(masks))[survivors] % 2 + 1)
-    boxes = labels['gt_boxes'].numpy()[:count]
+    boxes = labels["gt_boxes"].numpy()[:count]
     np.testing.assert_allclose(boxes, expected[survivors], atol=1e-3)
-    crops = labels['gt_masks']
-    assert set(np.unique(crops['pixels'])) <= {0, 1}, 'masks stay binary'
-    assert (crops['crops'].numpy()[count:] == 0).all()
+    crops = labels["gt_masks"]
+    assert set(np.unique(crops["pixels"])) <= {0, 1}, "masks stay binary"
+    assert (crops["crops"].numpy()[count:] == 0).all()
     targets = _targets(labels)
     assert targets.min() >= 0 and targets.max() <= 1 + 1e-6
     whole = [_reference_box(_tight_box(mask), augmentation, side, clip=False) for mask in masks]
@@ -179,11 +178,11 @@ def _check_against_reference(masks, image, augmentation, out_image, labels):
         _assert_inside(pasted, box)
         if min(_sides(reference)) >= 3:
             # Where the reference puts the lesion (part of it, if its box was clipped), within a pixel.
-            assert np.abs(_tight_box(pasted) - _tight_box(reference)).max() <= 1, f'lesion {index}'
+            assert np.abs(_tight_box(pasted) - _tight_box(reference)).max() <= 1, f"lesion {index}"
             if np.array_equal(whole[index], box) and augmentation.scale == (1.0, 1.0):
-                assert np.abs(_tight_box(pasted) - box).max() <= 1 + 1e-3, f'lesion {index}'
+                assert np.abs(_tight_box(pasted) - box).max() <= 1 + 1e-3, f"lesion {index}"
         if min(_sides(reference)) >= 8:
-            assert _iou(pasted, reference) > 0.8, f'lesion {index}'
+            assert _iou(pasted, reference) > 0.8, f"lesion {index}"
 
     # The photograph moved with the masks, with grey brought in from outside.
     reference_image = _reference_warp(image.astype(np.float32), augmentation, FILL)
@@ -191,20 +190,20 @@ def _check_against_reference(masks, image, augmentation, out_image, labels):
 
 
 FORCED = {
-    'identity': Augmentation(),
-    'hflip': Augmentation(hflip=True),
-    'vflip': Augmentation(vflip=True),
-    'rot90_ccw': Augmentation(rot90=1),
-    'rot90_cw': Augmentation(rot90=-1),
-    'translate_x': Augmentation(translate=(0.0, 0.23)),
-    'translate_y': Augmentation(translate=(-0.17, 0.0)),
-    'scale_x': Augmentation(scale=(1.0, 1.3)),
-    'scale_y': Augmentation(scale=(0.75, 1.0)),
-    'combined': Augmentation(hflip=True, vflip=True, rot90=-1, scale=(1.15, 0.85), translate=(0.08, -0.12)),
+    "identity": Augmentation(),
+    "hflip": Augmentation(hflip=True),
+    "vflip": Augmentation(vflip=True),
+    "rot90_ccw": Augmentation(rot90=1),
+    "rot90_cw": Augmentation(rot90=-1),
+    "translate_x": Augmentation(translate=(0.0, 0.23)),
+    "translate_y": Augmentation(translate=(-0.17, 0.0)),
+    "scale_x": Augmentation(scale=(1.0, 1.3)),
+    "scale_y": Augmentation(scale=(0.75, 1.0)),
+    "combined": Augmentation(hflip=True, vflip=True, rot90=-1, scale=(1.15, 0.85), translate=(0.08, -0.12)),
 }
 
 
-@pytest.mark.parametrize('name', FORCED)
+@pytest.mark.parametrize("name", FORCED)
 def test_each_transform_moves_masks_boxes_and_image_like_the_reference(name):
     rng = np.random.default_rng(len(name))
     masks = _random_masks(rng, 18)
@@ -215,7 +214,7 @@ def test_each_transform_moves_masks_boxes_and_image_like_the_reference(name):
     _check_against_reference(masks, image, FORCED[name], out_image, labels)
 
 
-@pytest.mark.parametrize('seed', range(4))
+@pytest.mark.parametrize("seed", range(4))
 def test_random_transforms_move_masks_boxes_and_image_like_the_reference(seed):
     rng = np.random.default_rng(100 + seed)
     augmentation = Augmentation(
@@ -228,7 +227,7 @@ def test_random_transforms_move_masks_boxes_and_image_like_the_reference(seed):
     _check_against_reference(masks, image, augmentation, out_image, labels)
 
 
-@pytest.mark.parametrize('place', [(0.0, 0.0), (0.5, 1.0), (0.3, 0.7)])
+@pytest.mark.parametrize("place", [(0.0, 0.0), (0.5, 1.0), (0.3, 0.7)])
 def test_a_training_window_is_the_augmented_image_cut_at_its_place(place):
     """A window's image, boxes and mask targets are those of the whole augmented image, cut where it lies."""
     rng = np.random.default_rng(int(10 * sum(place)))
@@ -240,9 +239,9 @@ def test_a_training_window_is_the_augmented_image_cut_at_its_place(place):
     out_image, labels = lesion_parser.Parser(**PARSER_ARGS, fill_value=FILL, aug_window_size=(height, width)
                                              ).parse_train_data(lesion, augmentation)
     top, left = round((SIDE - height) * place[0]), round((SIDE - width) * place[1])
-    np.testing.assert_array_equal(labels['image_info'].numpy()[1:], [[height, width], [1, 1], [top, left]])
+    np.testing.assert_array_equal(labels["image_info"].numpy()[1:], [[height, width], [1, 1], [top, left]])
     assert out_image.shape == (height, width, 3)
-    assert labels['anchor_boxes']['2'].shape[:2] == (height // 4, width // 4)
+    assert labels["anchor_boxes"]["2"].shape[:2] == (height // 4, width // 4)
 
     reference_image = _reference_warp(image.astype(np.float32), augmentation, FILL)
     np.testing.assert_allclose(_photograph_pixels(out_image), reference_image[top:top + height, left:left + width],
@@ -251,19 +250,19 @@ def test_a_training_window_is_the_augmented_image_cut_at_its_place(place):
     expected = np.array([_reference_box(_tight_box(mask), augmentation, SIDE) for mask in masks])
     expected = np.clip(expected - [top, left, top, left], 0, [height, width, height, width])
     survivors = [i for i, box in enumerate(expected) if box[2] > box[0] and box[3] > box[1]]
-    assert all(i in survivors for i, mask in enumerate(warped) if mask.any()), 'a lesion in the window was dropped'
-    assert 0 < len(survivors) < len(masks), 'the window should cut some lesions out and keep others'
-    count = int((labels['gt_classes'].numpy() >= 0).sum())
+    assert all(i in survivors for i, mask in enumerate(warped) if mask.any()), "a lesion in the window was dropped"
+    assert 0 < len(survivors) < len(masks), "the window should cut some lesions out and keep others"
+    count = int((labels["gt_classes"].numpy() >= 0).sum())
     assert count == len(survivors)
-    boxes = labels['gt_boxes'].numpy()[:count]
+    boxes = labels["gt_boxes"].numpy()[:count]
     np.testing.assert_allclose(boxes, expected[survivors], atol=1e-3)
     for box, target, index in zip(boxes, _targets(labels), survivors):
         pasted = _paste(target, box, max(height, width))[:height, :width]
         _assert_inside(pasted, box)
         if min(_sides(warped[index])) >= 3:
-            assert np.abs(_tight_box(pasted) - _tight_box(warped[index])).max() <= 1, f'lesion {index}'
+            assert np.abs(_tight_box(pasted) - _tight_box(warped[index])).max() <= 1, f"lesion {index}"
         if min(_sides(warped[index])) >= 8:
-            assert _iou(pasted, warped[index]) > 0.8, f'lesion {index}'
+            assert _iou(pasted, warped[index]) > 0.8, f"lesion {index}"
 
 
 def test_counter_clockwise_quarter_turn_brings_the_top_right_corner_to_the_top_left():
@@ -272,18 +271,18 @@ def test_counter_clockwise_quarter_turn_brings_the_top_right_corner_to_the_top_l
     lesion, _ = _examples(masks, _image(masks, np.random.default_rng(0)))
     parser = lesion_parser.Parser(**PARSER_ARGS)
     _, turned = parser.parse_train_data(lesion, Augmentation(rot90=1))
-    np.testing.assert_allclose(turned['gt_boxes'][0], [4, 2, 20, 10])
+    np.testing.assert_allclose(turned["gt_boxes"][0], [4, 2, 20, 10])
     _, turned = parser.parse_train_data(lesion, Augmentation(rot90=-1))
-    np.testing.assert_allclose(turned['gt_boxes'][0], [SIDE - 20, SIDE - 10, SIDE - 4, SIDE - 2])
+    np.testing.assert_allclose(turned["gt_boxes"][0], [SIDE - 20, SIDE - 10, SIDE - 4, SIDE - 2])
 
 
 def _without_masks(parsed):
     """A parse without the masks, where the two parsers differ: lesion crops stand in for the stock parser's
     training targets, and eval ground truth leaves the stock targets out."""
     image, labels = parsed
-    labels = {key: value for key, value in labels.items() if key != 'gt_masks'}
-    if 'groundtruths' in labels:
-        labels['groundtruths'] = {key: value for key, value in labels['groundtruths'].items() if key != 'masks'}
+    labels = {key: value for key, value in labels.items() if key != "gt_masks"}
+    if "groundtruths" in labels:
+        labels["groundtruths"] = {key: value for key, value in labels["groundtruths"].items() if key != "masks"}
     return image, labels
 
 
@@ -295,13 +294,13 @@ def _assert_same_structure(ours, stock):
 
 
 def _assert_same_labels(ours, stock):
-    for key in ('anchor_boxes', 'image_info', 'rpn_score_targets', 'rpn_box_targets', 'gt_boxes', 'gt_classes',
-                'gt_outer_boxes'):
+    for key in ("anchor_boxes", "image_info", "rpn_score_targets", "rpn_box_targets", "gt_boxes", "gt_classes",
+                "gt_outer_boxes"):
         for got, expected in zip(tf.nest.flatten(ours[key]), tf.nest.flatten(stock[key])):
             np.testing.assert_array_equal(got, expected, err_msg=key)
 
 
-@pytest.mark.parametrize('outer_boxes_scale', [1.0, 1.5])
+@pytest.mark.parametrize("outer_boxes_scale", [1.0, 1.5])
 def test_without_augmentation_it_matches_the_stock_parser_on_full_masks(outer_boxes_scale):
     rng = np.random.default_rng(1)
     masks = _random_masks(rng, 16)
@@ -314,13 +313,13 @@ def test_without_augmentation_it_matches_the_stock_parser_on_full_masks(outer_bo
     _assert_same_structure((image, labels), (stock_image, stock_labels))
     np.testing.assert_allclose(image, stock_image, atol=1e-5)
     _assert_same_labels(labels, stock_labels)
-    assert (labels['gt_classes'].numpy() >= 0).sum() == 14
+    assert (labels["gt_classes"].numpy() >= 0).sum() == 14
 
 
-@pytest.mark.parametrize('augmentation', [
+@pytest.mark.parametrize("augmentation", [
     Augmentation(hflip=True), Augmentation(vflip=True), Augmentation(rot90=1),
-    Augmentation(hflip=True, vflip=True, rot90=-1)], ids=['hflip', 'vflip', 'rot90_ccw', 'flips_rot90_cw'])
-@pytest.mark.parametrize('shape', [(SIDE, SIDE), (96, SIDE)], ids=['square', 'landscape'])
+    Augmentation(hflip=True, vflip=True, rot90=-1)], ids=["hflip", "vflip", "rot90_ccw", "flips_rot90_cw"])
+@pytest.mark.parametrize("shape", [(SIDE, SIDE), (96, SIDE)], ids=["square", "landscape"])
 def test_flips_and_quarter_turns_match_the_stock_parser_on_turned_full_masks(augmentation, shape):
     rng = np.random.default_rng(2)
     masks = _random_masks(rng, 14, shape)
@@ -354,13 +353,13 @@ def test_eval_parse_matches_the_stock_parser():
     stock_image, stock_labels = maskrcnn_input.Parser(**PARSER_ARGS).parse_fn(is_training=False)(stock)
     _assert_same_structure((image, labels), (stock_image, stock_labels))
     np.testing.assert_array_equal(image, stock_image)
-    truth, stock_truth = labels['groundtruths'], stock_labels['groundtruths']
-    assert 'masks' not in truth
+    truth, stock_truth = labels["groundtruths"], stock_labels["groundtruths"]
+    assert "masks" not in truth
     for key in truth:
         np.testing.assert_array_equal(truth[key], stock_truth[key], err_msg=key)
 
 
-@pytest.mark.parametrize('is_training', [True, False])
+@pytest.mark.parametrize("is_training", [True, False])
 def test_no_lesions_and_more_lesions_than_slots_match_the_stock_parser(is_training):
     rng = np.random.default_rng(4)
     for count in (0, 40):   # 40 > max_num_instances: clipped to the first 24
@@ -371,11 +370,11 @@ def test_no_lesions_and_more_lesions_than_slots_match_the_stock_parser(is_traini
         _assert_same_structure((image, labels), (stock_image, stock_labels))
         if is_training:
             _assert_same_labels(labels, stock_labels)
-            assert (labels['gt_masks']['crops'].numpy()[:, 1:] > 0).all(axis=1).sum() == min(count, 24)
+            assert (labels["gt_masks"]["crops"].numpy()[:, 1:] > 0).all(axis=1).sum() == min(count, 24)
     if is_training:
         _, labels = lesion_parser.Parser(**PARSER_ARGS).parse_train_data(
             lesion, Augmentation(rot90=1, scale=(0.8, 1.2), translate=(0.1, -0.1)))
-        assert (labels['gt_classes'].numpy() >= 0).sum() == 24
+        assert (labels["gt_classes"].numpy() >= 0).sum() == 24
         assert _targets(labels).max() > 0.5
 
 
@@ -390,12 +389,12 @@ def test_it_runs_in_a_parallel_tf_data_map_with_random_augmentation():
     assert dataset.element_spec[0].shape == (SIDE, SIDE, 3)
     all_boxes = []
     for _, labels in dataset:
-        count = int((labels['gt_classes'].numpy() >= 0).sum())
+        count = int((labels["gt_classes"].numpy() >= 0).sum())
         assert 0 < count <= 12
-        for box, target in zip(labels['gt_boxes'].numpy()[:count], _targets(labels)):
+        for box, target in zip(labels["gt_boxes"].numpy()[:count], _targets(labels)):
             _assert_inside(_paste(target, box, SIDE), box)
-        all_boxes.append(labels['gt_boxes'].numpy())
-    assert len({boxes.tobytes() for boxes in all_boxes}) > 1, 'every element got the same augmentation'
+        all_boxes.append(labels["gt_boxes"].numpy())
+    assert len({boxes.tobytes() for boxes in all_boxes}) > 1, "every element got the same augmentation"
 
 
 def test_sampled_augmentation_draws_every_switched_on_transform_independently_per_axis():
@@ -418,9 +417,9 @@ def test_a_png_that_differs_from_its_box_is_refused():
     rng = np.random.default_rng(6)
     masks = _random_masks(rng, 3)
     lesion, _ = _examples(masks, _image(masks, rng))
-    pngs = lesion['groundtruth_instance_mask_pngs'].numpy().tolist()
-    pngs[1] = cv2.imencode('.png', np.full((50, 3), 255, np.uint8))[1].tobytes()
-    with pytest.raises(tf.errors.InvalidArgumentError, match='differs from its box'):
+    pngs = lesion["groundtruth_instance_mask_pngs"].numpy().tolist()
+    pngs[1] = cv2.imencode(".png", np.full((50, 3), 255, np.uint8))[1].tobytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="differs from its box"):
         lesion_parser.Parser(**PARSER_ARGS).parse_train_data(
             dict(lesion, groundtruth_instance_mask_pngs=tf.constant(pngs)), Augmentation())
 
@@ -434,11 +433,11 @@ def test_lesion_crops_above_their_fixed_size_are_refused_naming_the_photograph()
 
 
 def test_bad_augmentation_ranges_are_refused():
-    with pytest.raises(ValueError, match='aug_scale_min'):
+    with pytest.raises(ValueError, match="aug_scale_min"):
         lesion_parser.Parser(**dict(PARSER_ARGS, aug_scale_min=1.2, aug_scale_max=0.8))
-    with pytest.raises(ValueError, match='aug_translate_max'):
+    with pytest.raises(ValueError, match="aug_translate_max"):
         lesion_parser.Parser(**PARSER_ARGS, aug_translate_max=1.5)
-    with pytest.raises(ValueError, match='aug_window_size'):
+    with pytest.raises(ValueError, match="aug_window_size"):
         lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(64, 2 * SIDE))
 
 
@@ -461,7 +460,7 @@ def _hard_boxes(rng, count, side):
     return tf.constant(np.array(boxes, np.float32).reshape(-1, 4))
 
 
-@pytest.mark.parametrize('count,num_scales,side', [(0, 1, 256), (1, 1, 256), (9, 2, 200), (70, 1, 256)])
+@pytest.mark.parametrize("count,num_scales,side", [(0, 1, 256), (1, 1, 256), (9, 2, 200), (70, 1, 256)])
 def test_overlap_rpn_labeler_gives_the_stock_labelers_targets_exactly(count, num_scales, side):
     anchor_boxes = anchor.build_anchor_generator(
         min_level=2, max_level=6, num_scales=num_scales, aspect_ratios=[0.5, 1.0, 2.0], anchor_size=2.0,

@@ -87,7 +87,7 @@ def coco_metrics(results: list[PhotographResult], iou_type: str) -> CocoMetrics:
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
     if not results:
-        return CocoMetrics(iou_type, dict.fromkeys(STATS), {l: dict.fromkeys(CLASS_STATS) for l in LABELS})
+        return CocoMetrics(iou_type, dict.fromkeys(STATS), {label: dict.fromkeys(CLASS_STATS) for label in LABELS})
     results = [filter_to_known(result) for result in results]
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         ground_truth = COCO()

@@ -15,7 +15,14 @@ import numpy as np
 from pycocotools import mask as mask_util
 
 from retina_tf.evaluation.records import (
-    UNKNOWN, Lesions, PhotographResult, by_score, mask_iou, mean_or_none, operating_points)
+    UNKNOWN,
+    Lesions,
+    PhotographResult,
+    by_score,
+    mask_iou,
+    mean_or_none,
+    operating_points,
+)
 
 FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)   # false positives per photograph (ROC challenge)
 HIT_IOU = 0.2

@@ -15,7 +15,14 @@ import dataclasses
 import numpy as np
 
 from retina_tf.evaluation.records import (
-    LABELS, Lesions, PhotographResult, by_score, filter_to_known, mask_iou, mean_or_none)
+    LABELS,
+    Lesions,
+    PhotographResult,
+    by_score,
+    filter_to_known,
+    mask_iou,
+    mean_or_none,
+)
 
 IOU_THRESHOLDS = (0.35, 0.5, 0.75)
 

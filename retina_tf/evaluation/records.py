@@ -81,7 +81,7 @@ class Lesions:
 
     @classmethod
     def from_box_masks(cls, boxes, box_masks, labels, height, width, scores=None) -> "Lesions":
-        """From masks cropped to each box rounded to whole pixels (retina_tf.lesions.Lesion,
+        """From masks cropped to each box rounded to whole pixels (retina_tf.data.lesions.Lesion,
         or a model's pasted mask crops); the parts outside the photograph are dropped."""
         boxes = np.asarray(boxes, float).reshape(-1, 4)
         canvas = np.zeros((height, width), bool)

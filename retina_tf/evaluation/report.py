@@ -110,58 +110,67 @@ def write_plots(report: dict, out_dir) -> list[pathlib.Path]:
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-
-    def save(figure: Figure, name: str):
-        path = out_dir / name
-        figure.savefig(path, dpi=100, bbox_inches="tight")
-        written.append(path)
-
-    curves = report["paper_map"]["curves"]
-    if any(c["recall"] for by_iou in curves.values() for c in by_iou.values()):
-        figure = Figure(figsize=(5 * len(curves), 4.5))
-        figure.suptitle("Precision-recall, mask IoU, all photographs pooled")
-        for ax, (name, by_iou) in zip(figure.subplots(1, len(curves), squeeze=False)[0], curves.items()):
-            for iou, curve in by_iou.items():
-                if curve["recall"]:
-                    ax.plot(curve["recall"], curve["precision"],
-                            label=f"IoU {iou} (pooled AP {_cell(curve['average_precision'])})")
-            ax.set(title=name, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-            if ax.get_lines():
-                ax.legend()
-            else:
-                ax.text(0.5, 0.5, "no lesions", ha="center", transform=ax.transAxes)
-        save(figure, "precision_recall.png")
-
-    froc = {name: f for name, f in report["froc"].items() if f["fp_rates"]}
-    if froc:
-        rates = [float(r) for r in next(iter(froc.values()))["sensitivity_at"]]
-        figure = Figure(figsize=(6, 4.5))
-        ax = figure.subplots()
-        for name, f in froc.items():
-            # Read step-wise: below 1/8 FPs the curve shows at 1/8; past its last point it stays flat.
-            fp_rates = np.clip([*f["fp_rates"], rates[-1]], rates[0], None)
-            ax.step(fp_rates, [*f["sensitivities"], f["sensitivities"][-1]], where="post",
-                    label=f"{name} (score {_cell(f['score'])}, lesions: {f['lesions']})")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(rates, [_fraction(r) for r in rates])
-        ax.set(title="Lesion FROC", xlabel="false positives per photograph", ylabel="sensitivity",
-               xlim=(rates[0], rates[-1]), ylim=(0, 1.02))
-        ax.legend(loc="lower right")
-        save(figure, "froc.png")
-
-    roc = {name: s for name, s in report["screening"].items() if s["auc"] is not None}
-    if roc:
-        figure = Figure(figsize=(5, 5))
-        ax = figure.subplots()
-        for name, s in roc.items():
-            ax.plot(s["false_positive_rates"], s["true_positive_rates"],
-                    label=f"{name} (AUC {_cell(s['auc'])})")
-        ax.plot([0, 1], [0, 1], ":", color="grey")
-        ax.set(title="Photograph screening ROC", xlabel="1 - specificity", ylabel="sensitivity",
-               xlim=(0, 1), ylim=(0, 1.02))
-        ax.legend(loc="lower right")
-        save(figure, "screening_roc.png")
+    for name, plot in (("precision_recall.png", _precision_recall_figure), ("froc.png", _froc_figure),
+                       ("screening_roc.png", _screening_roc_figure)):
+        figure = plot(report)
+        if figure is not None:
+            figure.savefig(out_dir / name, dpi=100, bbox_inches="tight")
+            written.append(out_dir / name)
     return written
+
+
+def _precision_recall_figure(report: dict) -> Figure | None:
+    curves = report["paper_map"]["curves"]
+    if not any(c["recall"] for by_iou in curves.values() for c in by_iou.values()):
+        return None
+    figure = Figure(figsize=(5 * len(curves), 4.5))
+    figure.suptitle("Precision-recall, mask IoU, all photographs pooled")
+    for ax, (name, by_iou) in zip(figure.subplots(1, len(curves), squeeze=False)[0], curves.items()):
+        for iou, curve in by_iou.items():
+            if curve["recall"]:
+                ax.plot(curve["recall"], curve["precision"],
+                        label=f"IoU {iou} (pooled AP {_cell(curve['average_precision'])})")
+        ax.set(title=name, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+        if ax.get_lines():
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no lesions", ha="center", transform=ax.transAxes)
+    return figure
+
+
+def _froc_figure(report: dict) -> Figure | None:
+    froc = {name: f for name, f in report["froc"].items() if f["fp_rates"]}
+    if not froc:
+        return None
+    rates = [float(r) for r in next(iter(froc.values()))["sensitivity_at"]]
+    figure = Figure(figsize=(6, 4.5))
+    ax = figure.subplots()
+    for name, f in froc.items():
+        # Read step-wise: below 1/8 FPs the curve shows at 1/8; past its last point it stays flat.
+        fp_rates = np.clip([*f["fp_rates"], rates[-1]], rates[0], None)
+        ax.step(fp_rates, [*f["sensitivities"], f["sensitivities"][-1]], where="post",
+                label=f"{name} (score {_cell(f['score'])}, lesions: {f['lesions']})")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(rates, [_fraction(r) for r in rates])
+    ax.set(title="Lesion FROC", xlabel="false positives per photograph", ylabel="sensitivity",
+           xlim=(rates[0], rates[-1]), ylim=(0, 1.02))
+    ax.legend(loc="lower right")
+    return figure
+
+
+def _screening_roc_figure(report: dict) -> Figure | None:
+    roc = {name: s for name, s in report["screening"].items() if s["auc"] is not None}
+    if not roc:
+        return None
+    figure = Figure(figsize=(5, 5))
+    ax = figure.subplots()
+    for name, s in roc.items():
+        ax.plot(s["false_positive_rates"], s["true_positive_rates"], label=f"{name} (AUC {_cell(s['auc'])})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(title="Photograph screening ROC", xlabel="1 - specificity", ylabel="sensitivity",
+           xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(loc="lower right")
+    return figure
 
 
 def write_report(results: list[PhotographResult], out_dir, **options) -> dict:

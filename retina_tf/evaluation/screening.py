@@ -11,8 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from retina_tf.evaluation.records import (
-    LABELS, PhotographResult, class_name, operating_points)
+from retina_tf.evaluation.records import LABELS, PhotographResult, class_name, operating_points
 
 ANY_LESION = "any lesion"
 OPERATING_THRESHOLD = 0.5

@@ -24,8 +24,8 @@ def photograph(ground_truth=(), predictions=(), status=None, image_id=1, shape=S
     def lesions(masks, labels, scores=None):
         return Lesions.from_masks(np.reshape(masks, (-1, *shape)), labels, scores)
 
-    truth = lesions([m for _, m in ground_truth], [l for l, _ in ground_truth])
-    found = lesions([m for _, m, _ in predictions], [l for l, _, _ in predictions],
+    truth = lesions([m for _, m in ground_truth], [label for label, _ in ground_truth])
+    found = lesions([m for _, m, _ in predictions], [label for label, _, _ in predictions],
                     [s for _, _, s in predictions])
     status = {label: ANNOTATED for label in LABELS} if status is None else status
     return PhotographResult(image_id, shape[0], shape[1], status, truth, found)

@@ -14,7 +14,6 @@ a fraction of the work, on the accelerator, of the targets it replaces.
 
 import tensorflow as tf
 import tf_keras
-
 from official.vision.modeling.layers import mask_sampler
 
 
@@ -27,8 +26,8 @@ def sample_lesion_masks(rois, lesions, lesion_masks, size: int):
     pixel centres (row, column, 1) to the crop's).
     """
     rois = tf.cast(rois, tf.float32)
-    crops = tf.gather(lesion_masks['crops'], lesions, batch_dims=1)
-    to_crop = tf.gather(lesion_masks['to_crop'], lesions, batch_dims=1)
+    crops = tf.gather(lesion_masks["crops"], lesions, batch_dims=1)
+    to_crop = tf.gather(lesion_masks["to_crop"], lesions, batch_dims=1)
     cells = (tf.range(size, dtype=tf.float32) + 0.5) / size
     # Cell centres as pixel centres (pixel i covers [i, i + 1)).
     rows = rois[..., 0, None] + cells * (rois[..., 2] - rois[..., 0])[..., None] - 0.5
@@ -48,7 +47,7 @@ def sample_lesion_masks(rois, lesions, lesion_masks, size: int):
             row, column = top + row_step, left + column_step
             inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
             index = tf.where(inside, start + row * width + column, 0)
-            pixel = tf.cast(tf.gather(lesion_masks['pixels'], tf.reshape(index, [tf.shape(index)[0], -1]),
+            pixel = tf.cast(tf.gather(lesion_masks["pixels"], tf.reshape(index, [tf.shape(index)[0], -1]),
                                       batch_dims=1), tf.float32)
             weight = ((1 - tf.abs(crop_rows - tf.cast(row, tf.float32)))
                       * (1 - tf.abs(crop_columns - tf.cast(column, tf.float32))))
@@ -56,7 +55,7 @@ def sample_lesion_masks(rois, lesions, lesion_masks, size: int):
     return targets
 
 
-@tf_keras.utils.register_keras_serializable(package='retina_tf')
+@tf_keras.utils.register_keras_serializable(package="retina_tf")
 class LesionMaskSampler(mask_sampler.MaskSampler):
     """Model Garden's mask sampler (the first num_sampled_masks foreground ROIs) reading lesion crops."""
 
@@ -64,8 +63,8 @@ class LesionMaskSampler(mask_sampler.MaskSampler):
         del candidate_gt_boxes   # the crops carry their own geometry
         # The stock sampler's choice: top_k of the foreground flags keeps foreground ROIs first, in order.
         _, chosen = tf.nn.top_k(tf.cast(candidate_gt_classes > 0, tf.int32),
-                                k=self._config_dict['num_sampled_masks'])
+                                k=self._config_dict["num_sampled_masks"])
         rois = tf.gather(candidate_rois, chosen, batch_dims=1)
         classes = tf.gather(candidate_gt_classes, chosen, batch_dims=1)
         lesions = tf.maximum(tf.gather(candidate_gt_indices, chosen, batch_dims=1), 0)
-        return rois, classes, sample_lesion_masks(rois, lesions, gt_masks, self._config_dict['mask_target_size'])
+        return rois, classes, sample_lesion_masks(rois, lesions, gt_masks, self._config_dict["mask_target_size"])

@@ -12,7 +12,6 @@ every output keeps its shape and every consumer is unchanged.
 """
 
 import tensorflow as tf
-
 from official.vision.modeling import maskrcnn_model
 
 from retina_tf.modeling import lesion_mask_sampler

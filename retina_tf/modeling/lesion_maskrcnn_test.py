@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-
 from official.vision.configs import backbones, decoders
 from official.vision.configs import maskrcnn as maskrcnn_config
 from official.vision.modeling import factory

@@ -14,9 +14,9 @@ import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from retina_tf.errors import UserError
-from retina_tf.serving import predictor
-from retina_tf.serving.grpc_server import DEFAULT_SIGNATURE, MESSAGE_OPTIONS
+from retina_tf.errors import PhotographRejected, UserError
+from retina_tf.serving import lesion_records
+from retina_tf.serving.protocol import DEFAULT_MODEL_NAME, DEFAULT_SIGNATURE, MESSAGE_OPTIONS, PHOTOGRAPHS_INPUT
 
 
 class RetinaClient:
@@ -28,7 +28,7 @@ class RetinaClient:
     system's roots otherwise).
     """
 
-    def __init__(self, target: str, model_name: str = "retina", timeout: float = 60.0, retries: int = 3,
+    def __init__(self, target: str, model_name: str = DEFAULT_MODEL_NAME, timeout: float = 60.0, retries: int = 3,
                  tls: bool = False, root_certificates: bytes | None = None, backoff: float = 0.5):
         self.target = target
         self.model_name = model_name
@@ -52,13 +52,13 @@ class RetinaClient:
         self._channel.close()
 
     def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None
-                ) -> list[predictor.PhotographLesions]:
+                ) -> list[lesion_records.PhotographLesions]:
         """Lesions on encoded JPEG/PNG photographs (one request), in original-photograph pixels."""
         request = predict_pb2.PredictRequest(
             model_spec=model_pb2.ModelSpec(name=self.model_name, signature_name=DEFAULT_SIGNATURE))
-        request.inputs["photographs"].CopyFrom(tf.make_tensor_proto(list(photographs), dtype=tf.string))
+        request.inputs[PHOTOGRAPHS_INPUT].CopyFrom(tf.make_tensor_proto(list(photographs), dtype=tf.string))
         response = self._call(request)
-        return predictor.batch_lesions({key: tf.make_ndarray(proto) for key, proto in response.outputs.items()},
+        return lesion_records.batch_lesions({key: tf.make_ndarray(proto) for key, proto in response.outputs.items()},
                                        names)
 
     def _call(self, request):
@@ -77,7 +77,7 @@ class RetinaClient:
     def _user_error(self, error: grpc.RpcError) -> UserError:
         code, details = error.code(), error.details()
         if code == grpc.StatusCode.INVALID_ARGUMENT:
-            return predictor.PhotographRejected(details)
+            return PhotographRejected(details)
         if code == grpc.StatusCode.NOT_FOUND:
             return UserError(f"model '{self.model_name}' not found on {self.target}")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:

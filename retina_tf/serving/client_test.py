@@ -71,7 +71,7 @@ def test_eight_clients_at_once_get_every_answer(served, local_predictor, photogr
             for _ in range(20):
                 try:
                     answers.append([lesion.type for lesion in client.predict([photograph])[0].lesions])
-                except Exception as error:  # pylint: disable=broad-except
+                except Exception as error:
                     errors.append(error)
 
     threads = [threading.Thread(target=client_thread) for _ in range(8)]

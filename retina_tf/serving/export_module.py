@@ -6,7 +6,7 @@ fundus normalisation that built the dataset, then the model, then maps boxes
 back to each original photograph. `normalised` takes already-normalised
 images. Both return the same keys; masks stay M x M probabilities over each
 box (paste one into the photograph by resizing it to its box and
-thresholding at 0.5: `retina_tf.serving.predictor.lesion_masks`).
+thresholding at 0.5: `retina_tf.serving.lesion_records.lesion_masks`).
 
 The model inside both signatures is frozen: its weights are constants of
 the graph, not variables, which TensorFlow optimises further (most likely
@@ -17,16 +17,15 @@ only; the training checkpoints stay the source of the weights.
 """
 
 import tensorflow as tf
+from official.vision.serving import detection
+
 # TensorFlow 2's freezing (TF-TRT and the TFLite converter use it); there is no public alias.
 from tensorflow.python.framework import convert_to_constants
 
-from official.vision.serving import detection
-
-from retina_tf import LESION_CLASSES, fundus
+from retina_tf import LESION_CLASSES
+from retina_tf.data import fundus
 from retina_tf.modeling import lesion_maskrcnn
-
-# Output keys of both signatures.
-OUTPUT_KEYS = ("num_lesions", "classes", "names", "scores", "boxes", "masks", "geometry")
+from retina_tf.serving.protocol import DEFAULT_SIGNATURE, IMAGES_INPUT, NORMALISED_SIGNATURE, PHOTOGRAPHS_INPUT
 
 
 class FundusDetectionModule(detection.DetectionModule):
@@ -109,8 +108,8 @@ class FundusDetectionModule(detection.DetectionModule):
         """serving_default (encoded photographs) and normalised (uint8 S x S x 3 images)."""
         size = self._normalisation.output_size
         return {
-            "serving_default": self.inference_from_image_bytes.get_concrete_function(
-                tf.TensorSpec([None], tf.string, name="photographs")),
-            "normalised": self.inference_from_image_tensors.get_concrete_function(
-                tf.TensorSpec([None, size, size, 3], tf.uint8, name="images")),
+            DEFAULT_SIGNATURE: self.inference_from_image_bytes.get_concrete_function(
+                tf.TensorSpec([None], tf.string, name=PHOTOGRAPHS_INPUT)),
+            NORMALISED_SIGNATURE: self.inference_from_image_tensors.get_concrete_function(
+                tf.TensorSpec([None, size, size, 3], tf.uint8, name=IMAGES_INPUT)),
         }

@@ -10,11 +10,13 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from retina_tf import fundus
+from retina_tf import datasets
+from retina_tf.data import fundus
 from retina_tf.errors import UserError, describe
-from retina_tf.serving import export
-from retina_tf.serving.export_module import OUTPUT_KEYS, FundusDetectionModule
-from retina_tf.train import experiment_params
+from retina_tf.experiment import trained_model
+from retina_tf.serving import export, model_base
+from retina_tf.serving.export_module import FundusDetectionModule
+from retina_tf.serving.protocol import METADATA_FILE, OUTPUT_KEYS, WARMUP_FILE
 
 SIZE = 512   # the smoke model's dataset, e_ophtha/patients_512
 SLOTS = 32   # its max_num_detections
@@ -43,24 +45,24 @@ BAD_REQUESTS = {
 
 
 def test_versions_count_up_and_are_never_overwritten(exported):
-    model_base = exported.export_base / "retina"
-    assert exported.version_dir == model_base / "1"
+    base = exported.export_base / "retina"
+    assert exported.version_dir == base / "1"
     second = export.export(exported.model_dir, exported.export_base, "retina")
-    assert second == model_base / "2" and export.versions(model_base) == [1, 2]
+    assert second == base / "2" and model_base.versions(base) == [1, 2]
     assert (second / "saved_model.pb").is_file() and (second / "variables").is_dir()
     with pytest.raises(UserError, match="already exists"):
         export.export(exported.model_dir, exported.export_base, "retina", version=1)
-    assert not list(model_base.glob(".incomplete-*"))
+    assert not list(base.glob(".incomplete-*"))
 
 
 def test_assets_extra_hold_the_metadata_and_warm_up_requests(exported):
     extra = exported.version_dir / "assets.extra"
-    metadata = json.loads((extra / export.METADATA_FILE).read_text())
+    metadata = json.loads((extra / METADATA_FILE).read_text())
     assert metadata["normalisation"]["output_size"] == SIZE
     assert metadata["classes"] == ["background", "exudate", "microaneurysm"]
     assert metadata["max_detections"] == SLOTS
     logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
-            for record in tf.data.TFRecordDataset(str(extra / export.WARMUP_FILE))]
+            for record in tf.data.TFRecordDataset(str(extra / WARMUP_FILE))]
     assert logs
     for log in logs:
         request = log.predict_log.request
@@ -90,11 +92,11 @@ def test_signatures_take_photographs_or_normalised_images_and_return_lesions(loc
 
 def test_the_export_answers_with_the_checkpoint_weights_frozen_into_its_graph(
         exported, local_predictor, photograph_bytes):
-    params = experiment_params([exported.model_dir / "params.yaml"], ["task.schedule.steps_per_epoch=1"])
-    module = FundusDetectionModule(params, export.normalisation_for(params))
-    tf.train.Checkpoint(model=module.model).read(tf.train.latest_checkpoint(str(exported.model_dir))).expect_partial()
-    image, _ = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(photograph_bytes[0])),
-                                       export.normalisation_for(params))
+    trained = trained_model(exported.model_dir)
+    normalisation = datasets.normalisation_of(trained.params.task.train_data.tfds_name)
+    module = FundusDetectionModule(trained.params, normalisation)
+    tf.train.Checkpoint(model=module.model).read(trained.checkpoint).expect_partial()
+    image, _ = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(photograph_bytes[0])), normalisation)
     expected = tf.function(module.serve)(image[tf.newaxis])   # the Keras model, weights in variables
     answered = local_predictor.run("normalised", {"images": image[tf.newaxis]})
     assert not local_predictor.signatures["normalised"].variables

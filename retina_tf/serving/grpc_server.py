@@ -1,4 +1,4 @@
-"""`retina-tf serve`: TF Serving's gRPC PredictionService for one exported model, in this process.
+"""TF Serving's gRPC PredictionService for one exported model, in this process (`retina-tf serve`).
 
 Production serves the export with the tensorflow/serving container. This
 small server speaks the same protocol (`tensorflow.serving.PredictionService`:
@@ -9,8 +9,6 @@ TensorProtos, a photograph the model refuses is INVALID_ARGUMENT with its
 one-line reason, anything else INTERNAL, and no failed request stops the
 server. Like TF Serving it loads the highest version and replays the
 export's warm-up requests before it listens.
-
-TensorFlow is imported when the server starts, so `retina-tf --help` stays instant.
 """
 
 import logging
@@ -18,29 +16,15 @@ import pathlib
 from concurrent import futures
 
 import grpc
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
-from retina_tf.errors import describe
-
-DEFAULT_SIGNATURE = "serving_default"
-# A batch of full-size fundus photographs in, masks out.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-MESSAGE_OPTIONS = (("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES))
+from retina_tf.errors import PhotographRejected, UserError, describe
+from retina_tf.serving.predictor import SavedModelPredictor
+from retina_tf.serving.protocol import DEFAULT_MODEL_NAME, DEFAULT_SIGNATURE, EXTRA_FOLDER, MESSAGE_OPTIONS, WARMUP_FILE
 
 _LOG = logging.getLogger(__name__)
-
-
-def add_arguments(parser):
-    parser.description = (
-        "Serve an exported model over gRPC (TF Serving's PredictionService) from this process. "
-        "Production uses the tensorflow/serving container; this server is for tests, demos and "
-        "machines without Docker.")
-    parser.add_argument("--export-base", type=pathlib.Path, required=True,
-                        help="TF Serving's model base path (holds <model-name>/<version>/)")
-    parser.add_argument("--model-name", default="retina", help="model name (default retina)")
-    parser.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500, as TF Serving)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
 
 
 class _Refusal(Exception):
@@ -63,27 +47,23 @@ class ModelService:
         self._predictor = predictor
         self._name = model_name
 
-    # gRPC's method names.  pylint: disable=invalid-name
+    # gRPC's method names.
     def Predict(self, request, context):
         return self._answer(self._predict, request, context)
 
     def GetModelMetadata(self, request, context):
         return self._answer(self._metadata, request, context)
 
-    def _unimplemented(self, request, context):  # pylint: disable=unused-argument
+    def _unimplemented(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "only Predict and GetModelMetadata are served")
 
     Classify = Regress = MultiInference = _unimplemented
-    # pylint: enable=invalid-name
 
     def warm_up(self) -> int:
         """Replays the export's assets.extra warm-up requests, as TF Serving does at load, so the
         first client does not wait for graph optimisation; returns how many ran."""
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
-        from retina_tf.serving.export import WARMUP_FILE  # pylint: disable=import-outside-toplevel
 
-        path = self._predictor.path / "assets.extra" / WARMUP_FILE
+        path = self._predictor.path / EXTRA_FOLDER / WARMUP_FILE
         if not path.is_file():
             return 0
         count = 0
@@ -99,7 +79,7 @@ class ModelService:
             return handler(request)
         except _Refusal as refusal:
             context.abort(refusal.code, refusal.message)
-        except Exception as error:  # pylint: disable=broad-except
+        except Exception as error:
             _LOG.exception("request failed")
             context.abort(grpc.StatusCode.INTERNAL, describe(error))
 
@@ -117,8 +97,6 @@ class ModelService:
 
     def _run(self, signature_name: str, input_protos) -> dict:
         """Checks the inputs against the signature as TF Serving does, then runs it."""
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        from retina_tf.serving.predictor import PhotographRejected  # pylint: disable=import-outside-toplevel
 
         signatures = self._predictor.signatures
         if signature_name not in signatures:
@@ -146,8 +124,6 @@ class ModelService:
             raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
 
     def _predict(self, request):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
 
         self._check_model(request.model_spec)
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
@@ -164,8 +140,6 @@ class ModelService:
         return response
 
     def _metadata(self, request):
-        from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
-        from tensorflow_serving.apis import get_model_metadata_pb2  # pylint: disable=import-outside-toplevel
 
         self._check_model(request.model_spec)
         if list(request.metadata_field) != ["signature_def"]:
@@ -182,12 +156,9 @@ class ModelService:
         return response
 
 
-def start_server(export_base: pathlib.Path, model_name: str = "retina", port: int = 0, host: str = "127.0.0.1",
-                 max_workers: int = 8) -> tuple[grpc.Server, int]:
+def start_server(export_base: pathlib.Path, model_name: str = DEFAULT_MODEL_NAME, port: int = 0,
+                 host: str = "127.0.0.1", max_workers: int = 8) -> tuple[grpc.Server, int]:
     """Loads the highest version of <export_base>/<model_name>, warms it up and listens; port 0 picks a free one."""
-    from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=import-outside-toplevel
-    from retina_tf.errors import UserError  # pylint: disable=import-outside-toplevel
-    from retina_tf.serving.predictor import SavedModelPredictor  # pylint: disable=import-outside-toplevel
 
     service = ModelService(SavedModelPredictor(pathlib.Path(export_base) / model_name), model_name)
     service.warm_up()
@@ -201,15 +172,3 @@ def start_server(export_base: pathlib.Path, model_name: str = "retina", port: in
     server.start()
     return server, bound
 
-
-def run(args):
-    from retina_tf.serving.predictor import version_folder  # pylint: disable=import-outside-toplevel
-
-    server, port = start_server(args.export_base, args.model_name, args.port, args.host)
-    try:
-        print(f"serving {version_folder(args.export_base / args.model_name)} as model '{args.model_name}' "
-              f"on {args.host}:{port} (gRPC PredictionService); Ctrl-C stops", flush=True)
-        server.wait_for_termination()
-    except KeyboardInterrupt:
-        server.stop(grace=2).wait()
-        print("retina-tf serve: stopped")

@@ -6,14 +6,19 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, model_pb2, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    model_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
-from retina_tf import cli
+from retina_tf.commands import main as cli
 from retina_tf.errors import UserError
 from retina_tf.serving import grpc_server
-from retina_tf.serving.export_module import OUTPUT_KEYS
 from retina_tf.serving.export_test import BAD_REQUESTS
+from retina_tf.serving.protocol import OUTPUT_KEYS
 
 
 @pytest.fixture(name="stub", scope="module")

@@ -2,7 +2,7 @@
 
 The smoke model is untrained, so its lesions are arbitrary: what is checked
 is the contract every consumer relies on (answers in the original
-photograph's pixels, the very normalisation of `retina_tf.fundus`, the same
+photograph's pixels, the very normalisation of `retina_tf.data.fundus`, the same
 lesions locally and over gRPC) on a camera's photograph whose disc is cut
 at top and bottom, which the synthetic photographs of the other tests are not.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from retina_tf import fundus
-from retina_tf.serving import predictor
+from retina_tf.data import fundus
+from retina_tf.serving import lesion_records
 from retina_tf.serving.client import RetinaClient
 
 NAME = "IDRiD_04.jpg"   # the most cut-off disc of the four: 478 rows rebuilt above the photograph
@@ -75,7 +75,7 @@ def test_the_export_normalises_as_retina_tf_fundus_does(local_predictor, photogr
     outputs = {key: value[0] for key, value in local_predictor.run("normalised", {"images": image[tf.newaxis]}).items()}
     outputs["boxes"] = fundus.boxes_to_original(outputs["boxes"], geometry, size).numpy()
     outputs["geometry"] = geometry.numpy()
-    assert_same_lesions([predictor.photograph_lesions(outputs, NAME)], [found])
+    assert_same_lesions([lesion_records.photograph_lesions(outputs, NAME)], [found])
 
 
 def test_the_grpc_client_gets_the_same_lesions(served, photograph, found, assert_same_lesions):

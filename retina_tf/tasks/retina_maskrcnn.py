@@ -8,16 +8,13 @@ dataset's resolution against the exact stored lesion masks.
 
 import tensorflow as tf
 import tf_keras
-
 from official.core import task_factory
-from official.vision.dataloaders import input_reader
-from official.vision.dataloaders import input_reader_factory
+from official.vision.dataloaders import input_reader, input_reader_factory
 from official.vision.tasks import maskrcnn
 
 from retina_tf.configs import retina_maskrcnn as config_lib
+from retina_tf.dataloaders import eophtha_decoder, lesion_parser
 from retina_tf.evaluation import detections, report
-from retina_tf.dataloaders import eophtha_decoder
-from retina_tf.dataloaders import lesion_parser
 from retina_tf.modeling import lesion_maskrcnn
 
 
@@ -35,10 +32,10 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
               training=False)   # builds the subclass, as Model Garden's task does for its model
         return model
 
-    def build_inputs(self, params: config_lib.LesionDataConfig, input_context=None, dataset_fn=None):
+    def build_parser(self, params: config_lib.LesionDataConfig) -> lesion_parser.Parser:
         model = self.task_config.model
         parser_config = params.parser
-        parser = lesion_parser.Parser(
+        return lesion_parser.Parser(
             output_size=model.input_size[:2],
             min_level=model.min_level,
             max_level=model.max_level,
@@ -64,9 +61,11 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
             max_lesion_mask_pixels=parser_config.max_lesion_mask_pixels,
             dtype=params.dtype,
         )
-        parse = parser.parse_fn(params.is_training)
+
+    def build_inputs(self, params: config_lib.LesionDataConfig, input_context=None, dataset_fn=None):
+        parse = self.build_parser(params).parse_fn(params.is_training)
         if not params.is_training:
-            parse = _with_exact_ground_truth(parse, parser_config.max_num_instances)
+            parse = _with_exact_ground_truth(parse, params.parser.max_num_instances)
         reader = input_reader_factory.input_reader_generator(
             params,
             dataset_fn=dataset_fn,

@@ -1,18 +1,15 @@
 """The task reads e_ophtha through the lesion parser and validates with the paper's metric."""
 
-import pathlib
 
 import tensorflow as tf
-
 from official.core import task_factory
 
-from retina_tf import train
-
-SMOKE = pathlib.Path(__file__).parents[2] / "configs" / "smoke_cpu.yaml"
+from retina_tf import experiment
+from retina_tf.configs import SMOKE_CPU
 
 
 def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eophtha_data_dir):
-    params = train.experiment_params([SMOKE], ["task.schedule.steps_per_epoch=1"], data_dir=eophtha_data_dir)
+    params = experiment.experiment_params([SMOKE_CPU], data_dir=eophtha_data_dir)
     task = task_factory.get_task(params.task)
     model = task.build_model()
     images, labels = next(iter(task.build_inputs(params.task.validation_data)))
@@ -28,9 +25,8 @@ def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eo
 
 def test_training_on_windows_validates_on_whole_photographs(eophtha_data_dir):
     """parser.aug_window_size: training steps see 64x64 windows, validation the whole 256 px photograph."""
-    params = train.experiment_params(
-        [SMOKE], ["task.schedule.steps_per_epoch=1", "task.train_data.parser.aug_window_size=[64,64]"],
-        data_dir=eophtha_data_dir)
+    params = experiment.experiment_params(
+        [SMOKE_CPU], ["task.train_data.parser.aug_window_size=[64,64]"], data_dir=eophtha_data_dir)
     task = task_factory.get_task(params.task)
     model = task.build_model()
     optimizer = task.create_optimizer(params.trainer.optimizer_config)
@@ -42,3 +38,4 @@ def test_training_on_windows_validates_on_whole_photographs(eophtha_data_dir):
     assert images.shape[1:] == (256, 256, 3)
     boxes = task.validation_step((images, labels), model)["lesions"][0]["detection_boxes"]
     assert boxes.shape[1:] == (params.task.model.detection_generator.max_num_detections, 4)
+

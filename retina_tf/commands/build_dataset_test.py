@@ -1,0 +1,32 @@
+"""Tests for `retina-tf build-dataset`."""
+
+import shutil
+
+import tensorflow_datasets as tfds
+
+from retina_tf.commands import main as cli
+from retina_tf.datasets import DUMMY_DATA
+
+
+def test_build_dataset_builds_what_tfds_load_then_reads(tmp_path, capsys):
+    assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA), "--data-dir", str(tmp_path),
+                     "--config", "paper_512"]) == 0
+    assert "e_ophtha/paper_512" in capsys.readouterr().out
+    train = tfds.load("e_ophtha/paper_512", split="train", data_dir=str(tmp_path))
+    assert sum(1 for _ in train) == 6
+
+
+def test_a_missing_manual_dir_explains_how_to_get_e_ophtha(tmp_path, capsys):
+    assert cli.main(["build-dataset", "--manual-dir", str(tmp_path / "none"), "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "ADCIS" in err
+
+
+def test_bad_files_are_listed_and_the_status_is_non_zero(tmp_path, capsys):
+    tree = tmp_path / "tree"
+    shutil.copytree(DUMMY_DATA, tree)
+    mask = sorted(tree.glob("e_optha_MA/Annotation_MA/*/*.png"))[0]
+    mask.unlink()
+    assert cli.main(["build-dataset", "--manual-dir", str(tree), "--data-dir", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert "1 problem(s)" in err and "photograph without its mask" in err

@@ -1,0 +1,24 @@
+"""`retina-tf cycle`: one scheduled training cycle (resume, validate, export if better).
+
+Ends with one summary line; the exit status is 0 when the cycle completed.
+"""
+
+import pathlib
+
+from absl import logging
+
+from retina_tf.commands import train
+from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+
+
+def add_arguments(parser):
+    train.add_experiment_arguments(parser)
+    parser.add_argument("--export-base", type=pathlib.Path, required=True, help="TF Serving's model base path")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
+
+
+def run(args):
+    from retina_tf.cycle import run_cycle  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+
+    logging.set_verbosity(logging.INFO)
+    print(run_cycle(train.experiment_params(args), args.model_dir, args.export_base, args.model_name))

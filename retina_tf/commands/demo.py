@@ -1,0 +1,26 @@
+"""`retina-tf demo`: the whole system end to end, by default on synthetic data on a CPU."""
+
+import pathlib
+
+
+def add_arguments(parser):
+    parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("demo"),
+                        help="where every artefact goes (default ./demo)")
+    parser.add_argument("--photographs", type=int, default=20,
+                        help="lesion photographs per set in the synthetic tree (default 20)")
+    parser.add_argument("--steps", type=int, default=800,
+                        help="training steps of the smoke configuration (default 800, about 7 minutes on "
+                             "2 CPU cores; ignored with --config)")
+    parser.add_argument("--manual-dir", type=pathlib.Path, help="a real e-ophtha download instead of synthetic data")
+    parser.add_argument("--config", type=pathlib.Path, action="append",
+                        help="experiment YAML (default configs/smoke_cpu.yaml); repeat to layer files, e.g. "
+                             "configs/smoke_cpu.yaml then configs/real_cpu.yaml")
+    parser.add_argument("--predict", type=int, default=4, help="photographs sent through the gRPC client")
+
+
+def run(args):
+    from retina_tf import demo  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+
+    demo.run_demo(demo.DemoSettings(workdir=args.workdir, photographs=args.photographs, steps=args.steps,
+                                    manual_dir=args.manual_dir, config_files=tuple(args.config or ()),
+                                    predict=args.predict))

@@ -1,0 +1,47 @@
+"""`retina-tf evaluate`: the paper's filtered mAP, COCO AP, lesion FROC and screening on a TFDS split.
+
+With --model-dir the latest checkpoint is scored through the training task's
+own validation pipeline and validation step; with --saved-model an exported
+model is scored through its `normalised` signature
+(retina_tf.evaluation.scoring). Either way the figures come from
+retina_tf.evaluation against the exact stored lesion masks.
+"""
+
+import pathlib
+import sys
+
+from retina_tf.errors import UserError
+
+
+def add_arguments(parser):
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model-dir", type=pathlib.Path, help="a training model_dir (params.yaml, checkpoints)")
+    source.add_argument("--saved-model", type=pathlib.Path, help="an exported SavedModel version folder")
+    parser.add_argument("--data-dir", type=pathlib.Path, required=True, help="TFDS data_dir holding e_ophtha")
+    parser.add_argument("--config", help="e_ophtha config (default: the one the model was trained on, "
+                                         "as recorded in params.yaml or the export's retina_tf.json)")
+    parser.add_argument("--split", default="test", help="train, validation or test (default test)")
+    parser.add_argument("--out", type=pathlib.Path, required=True, help="folder for report.json, report.md, plots")
+    parser.add_argument("--operating-threshold", type=float, default=0.5,
+                        help="score threshold for the screening sensitivity/specificity (default 0.5)")
+
+
+def run(args):
+    from retina_tf.evaluation import report, scoring  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+
+    def progress(count):
+        print(f"\r  scored {count} photographs", end="", file=sys.stderr, flush=True)
+
+    if args.saved_model:
+        results = scoring.saved_model_results(args.saved_model, args.data_dir, args.split, args.config, progress)
+        source = args.saved_model
+    else:
+        results, source = scoring.checkpoint_results(args.model_dir, args.data_dir, args.split, args.config,
+                                                     progress)
+    print(file=sys.stderr)
+    if not results:
+        raise UserError(f"split {args.split!r} has no photographs")
+    figures = report.write_report(results, args.out, operating_threshold=args.operating_threshold)
+    print(f"# {args.split} split, {len(results)} photographs, model {source}\n")
+    print(report.markdown_table(figures))
+    print(f"\nreport.json, report.md and plots in {args.out}")

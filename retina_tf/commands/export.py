@@ -1,0 +1,19 @@
+"""`retina-tf export`: a trained model_dir -> a SavedModel version in TF Serving's layout."""
+
+import pathlib
+
+from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+
+
+def add_arguments(parser):
+    parser.add_argument("--model-dir", type=pathlib.Path, required=True, help="training model_dir")
+    parser.add_argument("--export-base", type=pathlib.Path, required=True, help="TF Serving's model base path")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
+    parser.add_argument("--version", type=int, help="version number (default: the next free integer)")
+
+
+def run(args):
+    from retina_tf.serving.export import export  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+
+    target = export(args.model_dir, args.export_base, args.model_name, args.version)
+    print(f"exported {target} (signatures serving_default: photographs -> lesions; normalised: images -> lesions)")

@@ -1,0 +1,61 @@
+"""The `retina-tf` command.
+
+Each subcommand is a module of retina_tf.commands, registered here through
+`COMMANDS`; TensorFlow is imported only when a command runs, so
+`retina-tf --help` answers at once. Failures end with one line on stderr and
+a non-zero status, which is what cron, systemd and batch schedulers read;
+set RETINA_TF_DEBUG=1 for the full traceback.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+from retina_tf.errors import describe
+
+# name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args).
+COMMANDS = {
+    "synth": ("synth", "write a synthetic e-ophtha tree (for trying things out)"),
+    "normalise": ("normalise", "normalise fundus photographs as the model sees them"),
+    "build-dataset": ("build_dataset", "build the TFDS dataset e_ophtha from the e-ophtha download"),
+    "train": ("train", "train (or resume) the Mask R-CNN experiment in a model_dir"),
+    "evaluate": ("evaluate", "score a model on a TFDS split: paper mAP, COCO AP, FROC, screening"),
+    "cycle": ("cycle", "one scheduled cycle: resume training, validate, export if better"),
+    "export": ("export", "export a trained model as a SavedModel version for TF Serving"),
+    "serve": ("serve", "serve an export over gRPC from this process (tests, demos; production: tensorflow/serving)"),
+    "predict": ("predict", "find lesions on photographs via a model server or a SavedModel; JSON and overlay PNGs"),
+    "demo": ("demo", "run the whole system end to end on synthetic data"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="retina-tf",
+        description="Find exudates and microaneurysms in colour fundus photographs (Mask R-CNN).")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(f"retina_tf.commands.{module_name}")
+        sub.set_defaults(run=module.run)
+        module.add_arguments(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("retina-tf: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("RETINA_TF_DEBUG"):
+            raise
+        print(f"retina-tf {args.command}: error: {describe(error)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

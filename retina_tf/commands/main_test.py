@@ -1,0 +1,49 @@
+"""Tests for the retina-tf command line: its commands, exit statuses and one-line errors."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from retina_tf.commands import main as cli
+from retina_tf.data import synthetic
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--help"])
+    assert raised.value.code == 0
+    out = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert name in out
+
+
+def test_synth_writes_an_e_ophtha_tree(tmp_path, capsys):
+    assert cli.main(["synth", "--out", str(tmp_path), "--exudates", "2", "--microaneurysms", "2",
+                     "--healthy", "1", "--shared", "1", "--size", "160x106"]) == 0
+    assert len(list((tmp_path / "e_optha_EX" / "Annotation_EX").glob("*/*_EX.png"))) == 2
+    assert "wrote 5 photographs" in capsys.readouterr().out
+
+
+def test_synth_refuses_a_bad_spec_in_one_line(tmp_path, capsys):
+    assert cli.main(["synth", "--out", str(tmp_path), "--exudates", "1", "--shared", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("retina-tf synth: error:") and "shared_photographs" in err and "\n" not in err
+
+
+def test_normalise_writes_good_photographs_and_names_the_bad_ones(tmp_path, capsys):
+    photo = synthetic.render_fundus(np.random.default_rng(1), 480, 320, exudates=True, microaneurysms=False)
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), photo.image[..., ::-1])
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photograph")
+    out = tmp_path / "out"
+    status = cli.main(["normalise", str(bad), str(good), "--out", str(out), "--size", "256"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"{bad}: not a JPEG or PNG photograph" in captured.err
+    assert "1 of 2 photographs could not be normalised" in captured.err
+    assert cv2.imread(str(out / "good.png")).shape == (256, 256, 3)
+    geometry = json.loads((out / "good.json").read_text())
+    assert geometry["height"] == 320 and geometry["width"] == 480 and geometry["output_size"] == 256

@@ -1,0 +1,57 @@
+"""`retina-tf predict`: lesions on fundus photographs, from a model server or a local SavedModel.
+
+Writes, per photograph, <stem>.json (the lesion records) and
+<stem>_lesions.png (each lesion outlined on the photograph, with a legend).
+Photographs travel in batches; a photograph the model cannot read is
+reported by name and the others go on, and the status is non-zero if any
+failed (what cron and batch schedulers read).
+"""
+
+import pathlib
+import sys
+
+from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+
+
+def add_arguments(parser):
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--server", metavar="HOST:PORT",
+                        help="gRPC address of TF Serving (or retina-tf serve), e.g. localhost:8500")
+    source.add_argument("--saved-model", type=pathlib.Path,
+                        help="an exported SavedModel (version folder or model base) run in this process")
+    parser.add_argument("photographs", nargs="+", type=pathlib.Path, help="JPEG or PNG fundus photographs")
+    parser.add_argument("--out", type=pathlib.Path, required=True,
+                        help="folder for <stem>.json and <stem>_lesions.png")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
+                        help=f"the served model's name (default {DEFAULT_MODEL_NAME})")
+    parser.add_argument("--tls", action="store_true", help="connect to the server over TLS")
+    parser.add_argument("--root-certificates", type=pathlib.Path,
+                        help="PEM file of the CA that signed the server's certificate (implies --tls)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+
+
+def run(args):
+    from retina_tf.serving import client, lesion_records, photograph_files, predictor  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+
+    photographs = photograph_files.distinct_photographs(args.photographs)
+    if args.saved_model:
+        model = predictor.SavedModelPredictor(args.saved_model)
+    else:
+        roots = args.root_certificates.read_bytes() if args.root_certificates else None
+        model = client.RetinaClient(args.server, args.model_name, timeout=args.timeout, tls=args.tls,
+                                    root_certificates=roots)
+    failures, lesion_count = 0, 0
+    for done in photograph_files.predict_files(model, photographs, args.out):
+        if done.failure:
+            failures += 1
+            print(f"{done.path}: {done.failure}", file=sys.stderr, flush=True)
+            continue
+        lesion_count += len(done.lesions.lesions)
+        counts = ", ".join(done.lesions.count_texts().values())
+        print(f"{done.path.name}: {counts} -> {done.json_path}, {done.png_path}", flush=True)
+    print(f"{len(photographs) - failures} of {len(photographs)} photographs predicted, "
+          f"{lesion_records.plural(lesion_count, 'lesion')} found; outputs in {args.out}")
+    if failures:
+        print(f"{failures} of {len(photographs)} photographs could not be predicted", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,40 @@
+"""`retina-tf train`: train (or resume) the retina_maskrcnn experiment in a model_dir."""
+
+import pathlib
+
+from absl import logging
+
+
+def add_arguments(parser):
+    add_experiment_arguments(parser)
+    parser.add_argument("--mode", default="train_and_eval", choices=("train", "train_and_eval", "eval"))
+
+
+def add_experiment_arguments(parser):
+    """The arguments that say which experiment runs where (shared with `retina-tf cycle`)."""
+    parser.add_argument("--config", type=pathlib.Path, action="append", required=True,
+                        help="experiment YAML (configs/*.yaml); repeat to layer files")
+    parser.add_argument("--model-dir", type=pathlib.Path, required=True,
+                        help="checkpoints, TensorBoard summaries and params.yaml; reused to resume")
+    parser.add_argument("--params-override", action="append", default=[],
+                        help="comma-separated field=value overrides, e.g. task.train_data.global_batch_size=4")
+    parser.add_argument("--init-checkpoint", help="transfer-learning weights (local path or gs://)")
+    parser.add_argument("--init-modules", help="what to take from it: backbone (default), backbone,decoder, or all")
+    parser.add_argument("--data-dir", type=pathlib.Path, help="TFDS data_dir holding e_ophtha")
+
+
+def experiment_params(args):
+    """The experiment the arguments of add_experiment_arguments describe."""
+    from retina_tf import experiment  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+
+    return experiment.experiment_params(args.config, args.params_override, args.init_checkpoint,
+                                        args.init_modules, args.data_dir)
+
+
+def run(args):
+    from retina_tf.train_lib import train  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+
+    logging.set_verbosity(logging.INFO)   # Model Garden reports steps, losses and rates through absl
+    result = train(experiment_params(args), args.model_dir, args.mode)
+    print(f"retina-tf train: done at step {result.step} of {result.train_steps}; "
+          f"checkpoints and TensorBoard summaries in {result.model_dir}")

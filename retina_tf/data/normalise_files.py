@@ -1,0 +1,42 @@
+"""Photograph files normalised as the model sees them, with the geometry that maps back (`retina-tf normalise`)."""
+
+import dataclasses
+import json
+import pathlib
+from collections.abc import Iterator, Sequence
+
+import tensorflow as tf
+
+from retina_tf.data import fundus
+from retina_tf.errors import UserError, describe
+
+
+@dataclasses.dataclass
+class NormalisedFile:
+    """One photograph's outcome: the PNG written, or why it failed."""
+
+    path: pathlib.Path
+    target: pathlib.Path | None = None
+    failure: str | None = None
+
+
+def normalise_files(photographs: Sequence[pathlib.Path], out_dir: pathlib.Path, output_size: int = 1024
+                    ) -> Iterator[NormalisedFile]:
+    """Writes <stem>.png (the normalised photograph) and <stem>.json (its geometry) per photograph."""
+    config = fundus.FundusNormalisation(output_size=output_size)
+    normalise = tf.function(lambda data: fundus.normalise_fundus(fundus.decode_fundus(data), config))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in photographs:
+        try:
+            if not path.is_file():
+                raise UserError("no such file")
+            image, geometry = normalise(tf.constant(path.read_bytes()))
+        except Exception as error:
+            yield NormalisedFile(path, failure=describe(error))
+            continue
+        target = out_dir / f"{path.stem}.png"
+        tf.io.write_file(str(target), tf.io.encode_png(image))
+        box = [float(value) for value in geometry.numpy()]
+        (out_dir / f"{path.stem}.json").write_text(json.dumps(
+            dict(zip(fundus.GEOMETRY_FIELDS, box), output_size=output_size, source=str(path)), indent=2))
+        yield NormalisedFile(path, target)

@@ -1,0 +1,126 @@
+"""Pictures people look at: lesion outlines on photographs, side-by-side sheets."""
+
+import pathlib
+
+import cv2
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from retina_tf import LESION_CLASSES
+from retina_tf.data import eophtha, fundus, instance_masks
+
+# RGB outline colours per lesion type; chosen to stand out on both the orange
+# photograph and the grey normalised image.
+LESION_COLOURS = {"exudate": (255, 235, 0), "microaneurysm": (0, 230, 255)}
+
+
+def outline(image: np.ndarray, mask: np.ndarray, colour, thickness: int = 1) -> np.ndarray:
+    """Draws the mask's outlines on a copy of an RGB image."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    drawn = np.ascontiguousarray(image.copy())
+    cv2.drawContours(drawn, contours, -1, tuple(int(c) for c in colour), thickness, lineType=cv2.LINE_AA)
+    return drawn
+
+
+def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None, thickness: int = 1) -> np.ndarray:
+    """Boxes (ymin, xmin, ymax, xmax pixels), mask outlines and scores, coloured by lesion type.
+
+    labels are lesion names; masks, when given, are full-size boolean masks.
+    """
+    drawn = np.ascontiguousarray(image.copy())
+    for index, (box, label) in enumerate(zip(boxes, labels)):
+        colour = tuple(int(c) for c in LESION_COLOURS[label])
+        ymin, xmin, ymax, xmax = (int(round(float(v))) for v in box)
+        cv2.rectangle(drawn, (xmin, ymin), (xmax - 1, ymax - 1), colour, thickness)
+        if masks is not None:
+            drawn = outline(drawn, masks[index], colour, thickness)
+        if scores is not None:
+            cv2.putText(drawn, f"{float(scores[index]):.2f}", (xmin, max(ymin - 3, 10)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.35 * max(thickness, 1), colour, 1, cv2.LINE_AA)
+    return drawn
+
+
+def lesion_overlay(image: np.ndarray, found) -> np.ndarray:
+    """A photograph with each lesion found on it (a serving PhotographLesions) outlined, boxed and scored in
+    its type's colour, and a legend counting each type (as the paper's Figure 3)."""
+    thickness = max(1, round(max(found.height, found.width) / 800))   # visible on a 2544 px photograph
+    drawn = draw_lesions(image, [lesion.box for lesion in found.lesions], [lesion.type for lesion in found.lesions],
+                         found.masks, [lesion.score for lesion in found.lesions], thickness)
+    return legend(drawn, [(text, LESION_COLOURS[lesion_type]) for lesion_type, text in found.count_texts().items()])
+
+
+def dataset_figure(dataset, count: int = 6, columns: int = 3):
+    """A matplotlib figure of e_ophtha examples with their lesions outlined (TFDS's show_examples draws no boxes)."""
+    examples = list(dataset.take(count))
+    rows = max(1, -(-len(examples) // columns))
+    figure = Figure(figsize=(4 * columns, 4 * rows))
+    for index, example in enumerate(examples):
+        image = example["image"].numpy()
+        objects = example["objects"]
+        size = image.shape[0]
+        boxes = instance_masks.pixel_boxes(objects["bbox"], size).numpy()
+        masks = instance_masks.paste_masks(objects["mask"], objects["bbox"], size).numpy()
+        labels = [LESION_CLASSES[int(label)] for label in objects["label"].numpy()]
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(draw_lesions(image, boxes, labels, masks))
+        axes.set_title(f"{example['image/filename'].numpy().decode()} ({len(labels)} lesions)", fontsize=7)
+        axes.axis("off")
+    handles = [Patch(color=np.array(colour) / 255, label=name) for name, colour in LESION_COLOURS.items()]
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles))
+    return figure
+
+
+def fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]], origin=(10, 10)) -> np.ndarray:
+    """A small legend box (text with a colour swatch per entry) in the top-left corner."""
+    drawn = np.ascontiguousarray(image.copy())
+    x, y = origin
+    height = 22 * len(entries) + 8
+    width = 14 + max((cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text, _ in entries),
+                     default=0) + 26
+    cv2.rectangle(drawn, (x, y), (x + width, y + height), (0, 0, 0), -1)
+    for index, (text, colour) in enumerate(entries):
+        top = y + 8 + 22 * index
+        cv2.rectangle(drawn, (x + 8, top), (x + 24, top + 14), tuple(int(c) for c in colour), -1)
+        cv2.putText(drawn, text, (x + 32, top + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return drawn
+
+
+def write_png(path: pathlib.Path, image: np.ndarray) -> pathlib.Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def normalisation_sheets(tree: pathlib.Path, out: pathlib.Path, limit: int = 4, output_size: int = 1024
+                         ) -> list[pathlib.Path]:
+    """For lesion photographs of an e-ophtha tree: original | normalised, annotations outlined on both."""
+    config = fundus.FundusNormalisation(output_size=output_size)
+    normalise = tf.function(lambda image: fundus.normalise_fundus(image, config))
+    photographs = [p for p in eophtha.scan(tree, check_files=False) if p.has_lesions][:limit]
+    sheets = []
+    for photograph in photographs:
+        image = eophtha.read_photograph(photograph.path)
+        normalised, geometry = normalise(tf.constant(image))
+        normalised = normalised.numpy()
+        entries = []
+        for lesion, path in photograph.masks.items():
+            mask = eophtha.read_mask(path)
+            small = fundus.normalise_lesion_mask(tf.constant(mask), geometry, output_size).numpy()
+            colour = LESION_COLOURS[lesion]
+            image = outline(image, mask, colour, thickness=2)
+            normalised = outline(normalised, small, colour)
+            entries.append((f"{lesion} (annotated)", colour))
+        height = 512
+        sheet = np.concatenate([fit_height(image, height), np.zeros((height, 8, 3), np.uint8),
+                                fit_height(normalised, height)], axis=1)
+        sheets.append(write_png(out / f"{photograph.patient}_{photograph.stem}.png", legend(sheet, entries)))
+    return sheets

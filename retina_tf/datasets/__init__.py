@@ -1,0 +1,32 @@
+"""TFDS datasets of retina-tf; importing this package registers them with TFDS.
+
+    import tensorflow_datasets as tfds
+    import retina_tf.datasets  # registers 'e_ophtha'
+    ds = tfds.load('e_ophtha/patients_1024', data_dir=..., download_and_prepare_kwargs={
+        'download_config': tfds.download.DownloadConfig(manual_dir=...)})
+"""
+
+import pathlib
+
+import tensorflow_datasets as tfds
+
+from retina_tf.data import fundus
+from retina_tf.datasets.e_ophtha.e_ophtha_dataset_builder import Builder as EOphtha
+
+DUMMY_DATA = pathlib.Path(__file__).parent / "e_ophtha" / "dummy_data"
+
+
+def build_e_ophtha(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str) -> tfds.core.DatasetBuilder:
+    """Builds (or finds already built) e_ophtha/<config> from a manual download; returns the TFDS builder."""
+    builder = tfds.builder(f"e_ophtha/{config}", data_dir=str(data_dir))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return builder
+
+
+def normalisation_of(tfds_name: str) -> fundus.FundusNormalisation:
+    """The fundus normalisation of a dataset config, e.g. e_ophtha/patients_1024, read without building it."""
+    name, _, config = tfds_name.partition("/")
+    return fundus.FundusNormalisation(output_size=tfds.builder_cls(name).builder_configs[config].image_size)
+
+
+__all__ = ["DUMMY_DATA", "EOphtha", "build_e_ophtha", "normalisation_of"]

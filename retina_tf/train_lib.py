@@ -1,0 +1,46 @@
+"""Training and resuming the experiment in a model_dir, with Model Garden's train_lib.
+
+Restarted on the same model_dir, Model Garden's checkpoint manager restores
+the latest checkpoint and training goes on from its step (scheduled and
+preemptible VMs); a finished run started again does nothing. The distribution
+strategy comes from `runtime` (mirrored over local GPUs, multi_worker_mirrored
+across VMs through TF_CONFIG, one device on a CPU).
+"""
+
+import dataclasses
+import pathlib
+
+import tensorflow as tf
+from official.common import distribute_utils
+from official.core import config_definitions as cfg
+from official.core import task_factory, train_lib, train_utils
+from official.modeling import performance
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    train_steps: int
+    model_dir: pathlib.Path
+
+
+def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval") -> TrainResult:
+    """Runs (or resumes) the experiment in model_dir; returns where it ended."""
+    model_dir = pathlib.Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if "train" in mode:
+        train_utils.serialize_config(params, str(model_dir))
+    if params.runtime.mixed_precision_dtype:
+        performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
+    strategy = distribute_utils.get_distribution_strategy(
+        distribution_strategy=params.runtime.distribution_strategy,
+        all_reduce_alg=params.runtime.all_reduce_alg,
+        num_gpus=params.runtime.num_gpus,
+        tpu_address=params.runtime.tpu)
+    with strategy.scope():
+        task = task_factory.get_task(params.task, logging_dir=str(model_dir))
+    train_lib.run_experiment(
+        distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir))
+    latest = tf.train.latest_checkpoint(str(model_dir))
+    step = int(latest.rsplit("-", 1)[1]) if latest else 0
+    return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir)
