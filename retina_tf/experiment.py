@@ -46,6 +46,7 @@ def experiment_params(config_files, params_override=(), init_checkpoint=None, in
     _use_data_dir(params, data_dir)
     retina_maskrcnn.resolve_schedule(params, _training_examples(params))
     retina_maskrcnn.check_frozen_batch_norm(params)
+    retina_maskrcnn.photometric_augmentation(params.task.train_data.parser)   # refuses what it cannot apply
     params.validate()
     params.lock()
     return params

@@ -14,7 +14,7 @@ from typing import List, Optional
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams, optimization
-from official.vision.configs import backbones, decoders
+from official.vision.configs import backbones, common, decoders
 from official.vision.configs import maskrcnn as maskrcnn_config
 
 from retina_tf import LESION_CLASSES
@@ -36,6 +36,7 @@ class LesionParser(maskrcnn_config.Parser):
     aug_translate_max: float = 0.1
     aug_scale_min: float = 0.8
     aug_scale_max: float = 1.2
+    # aug_type (stock field): randaug applies its photometric operations only (photometric_augmentation).
     # [height, width]: train on random windows of this size cut from the augmented image at the model's
     # input_size (the dataset's resolution), instead of whole images; empty: whole images, as the paper.
     aug_window_size: List[int] = dataclasses.field(default_factory=list)
@@ -131,6 +132,31 @@ def retina_maskrcnn() -> cfg.ExperimentConfig:
             "task.validation_data.is_training != None",
         ])
     return config
+
+
+# RandAugment operations that move or erase pixels: the photograph would no longer match its lesion masks.
+GEOMETRIC_RANDAUG_OPS = ("Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY", "Cutout")
+
+
+def photometric_augmentation(parser: LesionParser) -> Optional[common.Augmentation]:
+    """parser.aug_type as the lesion parser applies it: RandAugment's photometric operations only.
+
+    Model Garden's parsers apply aug_type to the image alone, so its rotations,
+    shears, translations and cutouts would move or erase pixels under lesion
+    masks that stay put; the parser's aug_rand_* fields move both. Refuses
+    AutoAugment, whose fixed policies mix the two.
+    """
+    aug_type = parser.aug_type
+    if aug_type is None or not aug_type.type:
+        return None
+    if aug_type.type != "randaug":
+        raise ValueError(
+            f"task.train_data.parser.aug_type.type {aug_type.type!r} is not supported: its policies rotate, "
+            "shear and translate the photograph without its lesion masks. Use randaug (its photometric "
+            "operations apply) and the parser's aug_rand_* fields for geometry")
+    randaug = aug_type.randaug.as_dict()
+    randaug["exclude_ops"] = sorted(set(randaug["exclude_ops"] or ()) | set(GEOMETRIC_RANDAUG_OPS))
+    return common.Augmentation(type="randaug", randaug=common.RandAugment(**randaug))
 
 
 def check_frozen_batch_norm(config: cfg.ExperimentConfig) -> None:

@@ -82,3 +82,14 @@ def test_the_smoke_config_settles_its_batch_norm_statistics_within_its_run():
         exp_factory.get_exp_config(EXPERIMENT), str(CONFIG_DIR / "smoke_cpu.yaml"), is_strict=True)
     assert config.task.model.norm_activation.norm_momentum ** 400 < 0.05
 
+
+def test_randaug_keeps_to_photometric_operations_and_autoaug_is_refused():
+    parser = retina_maskrcnn.LesionParser()
+    assert retina_maskrcnn.photometric_augmentation(parser) is None
+    parser.override({"aug_type": {"type": "randaug", "randaug": {"magnitude": 15, "exclude_ops": ["Invert"]}}})
+    applied = retina_maskrcnn.photometric_augmentation(parser)
+    assert applied.randaug.magnitude == 15
+    assert set(applied.randaug.exclude_ops) == {"Invert", *retina_maskrcnn.GEOMETRIC_RANDAUG_OPS}
+    parser.override({"aug_type": {"type": "autoaug"}})
+    with pytest.raises(ValueError, match="'autoaug' is not supported.*without its lesion masks"):
+        retina_maskrcnn.photometric_augmentation(parser)

@@ -52,6 +52,7 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
             aug_translate_max=parser_config.aug_translate_max,
             aug_scale_min=parser_config.aug_scale_min,
             aug_scale_max=parser_config.aug_scale_max,
+            aug_type=config_lib.photometric_augmentation(parser_config),
             aug_window_size=parser_config.aug_window_size,
             fill_value=parser_config.fill_value,
             skip_crowd_during_training=parser_config.skip_crowd_during_training,

@@ -1,11 +1,14 @@
 """The task reads e_ophtha through the lesion parser and validates with the paper's metric."""
 
 
+import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 from official.core import task_factory
 
 from retina_tf import experiment
 from retina_tf.configs import SMOKE_CPU
+from retina_tf.dataloaders import eophtha_decoder, lesion_parser
 
 
 def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eophtha_data_dir):
@@ -39,3 +42,20 @@ def test_training_on_windows_validates_on_whole_photographs(eophtha_data_dir):
     boxes = task.validation_step((images, labels), model)["lesions"][0]["detection_boxes"]
     assert boxes.shape[1:] == (params.task.model.detection_generator.max_num_detections, 4)
 
+
+def test_randaug_changes_the_photograph_and_leaves_its_lesions_in_place(eophtha_data_dir):
+    """parser.aug_type reaches the lesion parser: pixels change, boxes and mask targets stay where they were."""
+    plain = experiment.experiment_params([SMOKE_CPU], data_dir=eophtha_data_dir)
+    augmented = experiment.experiment_params(
+        [SMOKE_CPU], ["task.train_data.parser.aug_type.type=randaug",
+                      "task.train_data.parser.aug_type.randaug.magnitude=20"],
+        data_dir=eophtha_data_dir)
+    builder = tfds.builder(plain.task.train_data.tfds_name, data_dir=str(eophtha_data_dir))
+    example = eophtha_decoder.EophthaDecoder().decode(next(iter(builder.as_dataset(split="train"))))
+    unchanged = lesion_parser.Augmentation()   # no geometric transform: only aug_type can change the image
+    parsed = [task_factory.get_task(params.task).build_parser(params.task.train_data).parse_train_data(
+        example, unchanged) for params in (plain, augmented)]
+    (plain_image, plain_labels), (augmented_image, augmented_labels) = parsed
+    assert float(tf.reduce_mean(tf.abs(plain_image - augmented_image))) > 0.01
+    np.testing.assert_array_equal(plain_labels["gt_boxes"], augmented_labels["gt_boxes"])
+    np.testing.assert_array_equal(plain_labels["gt_classes"], augmented_labels["gt_classes"])
