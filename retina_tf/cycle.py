@@ -8,10 +8,11 @@ to repeat after a crash: training restarts from its last checkpoint,
 evaluation only reads, and an export appears atomically or not at all.
 """
 
-import pathlib
+import os
 
 from official.core import config_definitions as cfg
 
+from retina_tf import storage
 from retina_tf.evaluation import report
 from retina_tf.evaluation.scoring import checkpoint_results
 from retina_tf.serving.export import export
@@ -22,16 +23,18 @@ from retina_tf.train_lib import train
 METRIC = "paper_mAP50"
 
 
-def run_cycle(params: cfg.ExperimentConfig, model_dir: pathlib.Path, export_base: pathlib.Path,
+def run_cycle(params: cfg.ExperimentConfig, model_dir: str | os.PathLike, export_base: str | os.PathLike,
               model_name: str = DEFAULT_MODEL_NAME) -> str:
     """Runs one cycle and returns its summary line."""
     trained = train(params, model_dir, mode="train")
+    if not trained.is_chief:   # multi-worker: one worker validates and exports
+        return f"cycle: step {trained.step}/{trained.train_steps}; the chief validates and exports"
     # params.yaml in model_dir names the data_dir training used (TFDS's default when none was given).
     results, checkpoint = checkpoint_results(model_dir, split=params.task.validation_data.tfds_split)
     figure = report.headline(report.evaluate(results)).get(METRIC, 0.0)
     progress = f"step {trained.step}/{trained.train_steps}, validation {METRIC} {figure:.4f}"
 
-    version, metadata = latest_export(pathlib.Path(export_base) / model_name)
+    version, metadata = latest_export(storage.path(export_base) / model_name)
     if version is not None and metadata.get("checkpoint") == checkpoint:
         return f"cycle: {progress}; v{version} already holds this checkpoint, nothing exported"
     previous = metadata.get("figures", {}).get(METRIC)

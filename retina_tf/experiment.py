@@ -7,17 +7,20 @@ it needs neither the dataset nor a schedule.
 """
 
 import dataclasses
-import pathlib
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from etils import epath
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 
-from retina_tf import registry_imports  # noqa: F401  registers the experiment, the task and e_ophtha
+from retina_tf import (
+    registry_imports,  # noqa: F401  registers the experiment, the task and e_ophtha
+    storage,
+)
 from retina_tf.configs import retina_maskrcnn
-from retina_tf.errors import UserError
+from retina_tf.errors import UserError, describe
 
 EXPERIMENT = "retina_maskrcnn"
 PARAMS_FILE = "params.yaml"
@@ -58,20 +61,25 @@ class TrainedModel:
 
     params: cfg.ExperimentConfig
     checkpoint: str
-    model_dir: pathlib.Path
+    model_dir: epath.Path
 
 
 def trained_model(model_dir, params_override=(), data_dir=None) -> TrainedModel:
     """The params.yaml and latest checkpoint of a model_dir that `retina-tf train` wrote."""
-    params_file = pathlib.Path(model_dir) / PARAMS_FILE
-    checkpoint = tf.train.latest_checkpoint(str(model_dir))
-    if checkpoint is None or not params_file.is_file():
+    model_dir = storage.path(model_dir)
+    params_file = model_dir / PARAMS_FILE
+    try:
+        checkpoint = tf.train.latest_checkpoint(str(model_dir))
+        found = checkpoint is not None and params_file.is_file()
+    except (tf.errors.OpError, OSError) as error:
+        raise UserError(f"{model_dir}: cannot read the model_dir ({describe(error)})") from error
+    if not found:
         raise UserError(f"{model_dir}: not a trained model_dir (needs {PARAMS_FILE} and a checkpoint)")
     params = layered_params([params_file], params_override)
     _use_data_dir(params, data_dir)
     params.validate()
     params.lock()
-    return TrainedModel(params=params, checkpoint=checkpoint, model_dir=pathlib.Path(model_dir))
+    return TrainedModel(params=params, checkpoint=checkpoint, model_dir=model_dir)
 
 
 def _use_data_dir(params, data_dir):

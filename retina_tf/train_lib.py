@@ -2,32 +2,40 @@
 
 Restarted on the same model_dir, Model Garden's checkpoint manager restores
 the latest checkpoint and training goes on from its step (scheduled and
-preemptible VMs); a finished run started again does nothing. The distribution
+preemptible VMs); a finished run started again does nothing. SIGTERM or
+Ctrl-C saves a checkpoint at the current step first (retina_tf.preemption). The distribution
 strategy comes from `runtime` (mirrored over local GPUs, multi_worker_mirrored
 across VMs through TF_CONFIG, one device on a CPU).
 """
 
 import dataclasses
-import pathlib
 
 import tensorflow as tf
+from etils import epath
 from official.common import distribute_utils
 from official.core import config_definitions as cfg
 from official.core import task_factory, train_lib, train_utils
 from official.modeling import performance
+
+from retina_tf import preemption, storage
+from retina_tf.errors import UserError, describe
 
 
 @dataclasses.dataclass
 class TrainResult:
     step: int
     train_steps: int
-    model_dir: pathlib.Path
+    model_dir: epath.Path
+    is_chief: bool = True   # the worker that writes checkpoints and summaries (every worker but under multi-worker)
 
 
 def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval") -> TrainResult:
     """Runs (or resumes) the experiment in model_dir; returns where it ended."""
-    model_dir = pathlib.Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = storage.path(model_dir)
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    except (tf.errors.OpError, OSError) as error:
+        raise UserError(f"{model_dir}: cannot create the model_dir ({describe(error)})") from error
     if "train" in mode:
         train_utils.serialize_config(params, str(model_dir))
     if params.runtime.mixed_precision_dtype:
@@ -39,8 +47,14 @@ def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval")
         tpu_address=params.runtime.tpu)
     with strategy.scope():
         task = task_factory.get_task(params.task, logging_dir=str(model_dir))
-    train_lib.run_experiment(
-        distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir))
+    stop = preemption.StopOnSignal(strategy)
+    runner = train_lib.OrbitExperimentRunner(
+        distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir),
+        train_actions=[stop])
+    stop.attach(runner.checkpoint_manager, runner.trainer.global_step)
+    with stop.catching_signals():
+        runner.run()
     latest = tf.train.latest_checkpoint(str(model_dir))
     step = int(latest.rsplit("-", 1)[1]) if latest else 0
-    return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir)
+    return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir,
+                       is_chief=strategy.extended.should_checkpoint)

@@ -2,13 +2,14 @@
 
 import pathlib
 
+from retina_tf import storage
 from retina_tf.errors import UserError
 
 
 def add_arguments(parser):
     parser.add_argument("--manual-dir", type=pathlib.Path, required=True,
                         help="folder holding e_optha_EX/ and e_optha_MA/ (or their zip archives)")
-    parser.add_argument("--data-dir", type=pathlib.Path, required=True, help="TFDS data_dir to write into")
+    parser.add_argument("--data-dir", type=storage.path, required=True, help="TFDS data_dir to write into")
     parser.add_argument("--config", default="patients_1024",
                         help="builder config: patients_1024 (default), paper_1024, patients_with_healthy_1024, "
                              "all_train_1024 (every photograph in train), or the same at 512")

@@ -3,17 +3,17 @@
 Ends with one summary line; the exit status is 0 when the cycle completed.
 """
 
-import pathlib
 
 from absl import logging
 
+from retina_tf import storage
 from retina_tf.commands import train
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
 
 
 def add_arguments(parser):
     train.add_experiment_arguments(parser)
-    parser.add_argument("--export-base", type=pathlib.Path, required=True, help="TF Serving's model base path")
+    parser.add_argument("--export-base", type=storage.path, required=True, help="TF Serving's model base path")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
 
 

@@ -7,21 +7,21 @@ model is scored through its `normalised` signature
 retina_tf.evaluation against the exact stored lesion masks.
 """
 
-import pathlib
 import sys
 
+from retina_tf import storage
 from retina_tf.errors import UserError
 
 
 def add_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model-dir", type=pathlib.Path, help="a training model_dir (params.yaml, checkpoints)")
-    source.add_argument("--saved-model", type=pathlib.Path, help="an exported SavedModel version folder")
-    parser.add_argument("--data-dir", type=pathlib.Path, required=True, help="TFDS data_dir holding e_ophtha")
+    source.add_argument("--model-dir", type=storage.path, help="a training model_dir (params.yaml, checkpoints)")
+    source.add_argument("--saved-model", type=storage.path, help="an exported SavedModel version folder")
+    parser.add_argument("--data-dir", type=storage.path, required=True, help="TFDS data_dir holding e_ophtha")
     parser.add_argument("--config", help="e_ophtha config (default: the one the model was trained on, "
                                          "as recorded in params.yaml or the export's retina_tf.json)")
     parser.add_argument("--split", default="test", help="train, validation or test (default test)")
-    parser.add_argument("--out", type=pathlib.Path, required=True, help="folder for report.json, report.md, plots")
+    parser.add_argument("--out", type=storage.path, required=True, help="folder for report.json, report.md, plots")
     parser.add_argument("--operating-threshold", type=float, default=0.5,
                         help="score threshold for the screening sensitivity/specificity (default 0.5)")
 

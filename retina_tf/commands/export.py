@@ -1,13 +1,13 @@
 """`retina-tf export`: a trained model_dir -> a SavedModel version in TF Serving's layout."""
 
-import pathlib
 
+from retina_tf import storage
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", type=pathlib.Path, required=True, help="training model_dir")
-    parser.add_argument("--export-base", type=pathlib.Path, required=True, help="TF Serving's model base path")
+    parser.add_argument("--model-dir", type=storage.path, required=True, help="training model_dir")
+    parser.add_argument("--export-base", type=storage.path, required=True, help="TF Serving's model base path")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
     parser.add_argument("--version", type=int, help="version number (default: the next free integer)")
 

@@ -3,7 +3,8 @@
 Each subcommand is a module of retina_tf.commands, registered here through
 `COMMANDS`; TensorFlow is imported only when a command runs, so
 `retina-tf --help` answers at once. Failures end with one line on stderr and
-a non-zero status, which is what cron, systemd and batch schedulers read;
+a non-zero status, which is what cron, systemd and batch schedulers read
+(75, EX_TEMPFAIL, when training was preempted and saved a checkpoint to resume from);
 set RETINA_TF_DEBUG=1 for the full traceback.
 """
 
@@ -12,7 +13,7 @@ import importlib
 import os
 import sys
 
-from retina_tf.errors import describe
+from retina_tf.errors import PREEMPTED_EXIT_STATUS, Preempted, describe
 
 # name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args).
 COMMANDS = {
@@ -47,6 +48,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
+    except Preempted as stop:
+        print(f"retina-tf {args.command}: {stop}", file=sys.stderr)
+        return PREEMPTED_EXIT_STATUS
     except KeyboardInterrupt:
         print("retina-tf: interrupted", file=sys.stderr)
         return 130

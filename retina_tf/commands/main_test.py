@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from retina_tf.commands import main as cli
+from retina_tf.configs import SMOKE_CPU
 from retina_tf.data import synthetic
 
 
@@ -47,3 +48,17 @@ def test_normalise_writes_good_photographs_and_names_the_bad_ones(tmp_path, caps
     assert cv2.imread(str(out / "good.png")).shape == (256, 256, 3)
     geometry = json.loads((out / "good.json").read_text())
     assert geometry["height"] == 320 and geometry["width"] == 480 and geometry["output_size"] == 256
+
+
+@pytest.mark.parametrize("command", [
+    ["export", "--model-dir", "gs://no-such-bucket/run", "--export-base", "exports"],
+    ["train", "--config", str(SMOKE_CPU), "--model-dir", "gs://no-such-bucket/run", "--data-dir", "data",
+     "--params-override", "task.schedule.steps_per_epoch=1"],
+])
+def test_a_bucket_url_is_used_as_given_and_its_failure_named_in_one_line(command, tmp_path, monkeypatch, capsys):
+    """No network here: the bucket cannot be reached, and the one line says which URL, unmangled."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(command) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"retina-tf {command[0]}: error: gs://no-such-bucket/run: ") and "\n" not in err, err
+    assert not (tmp_path / "gs:").exists() and not (tmp_path / "exports").exists()

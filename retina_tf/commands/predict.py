@@ -10,6 +10,7 @@ failed (what cron and batch schedulers read).
 import pathlib
 import sys
 
+from retina_tf import storage
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
 
 
@@ -17,10 +18,10 @@ def add_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--server", metavar="HOST:PORT",
                         help="gRPC address of TF Serving (or retina-tf serve), e.g. localhost:8500")
-    source.add_argument("--saved-model", type=pathlib.Path,
+    source.add_argument("--saved-model", type=storage.path,
                         help="an exported SavedModel (version folder or model base) run in this process")
     parser.add_argument("photographs", nargs="+", type=pathlib.Path, help="JPEG or PNG fundus photographs")
-    parser.add_argument("--out", type=pathlib.Path, required=True,
+    parser.add_argument("--out", type=storage.path, required=True,
                         help="folder for <stem>.json and <stem>_lesions.png")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
                         help=f"the served model's name (default {DEFAULT_MODEL_NAME})")

@@ -1,7 +1,7 @@
 """`retina-tf serve`: TF Serving's gRPC PredictionService for one exported model, in this process."""
 
-import pathlib
 
+from retina_tf import storage
 from retina_tf.serving.model_base import version_folder
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
 
@@ -11,7 +11,7 @@ def add_arguments(parser):
         "Serve an exported model over gRPC (TF Serving's PredictionService) from this process. "
         "Production uses the tensorflow/serving container; this server is for tests, demos and "
         "machines without Docker.")
-    parser.add_argument("--export-base", type=pathlib.Path, required=True,
+    parser.add_argument("--export-base", type=storage.path, required=True,
                         help="TF Serving's model base path (holds <model-name>/<version>/)")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500, as TF Serving)")

@@ -1,8 +1,9 @@
 """`retina-tf train`: train (or resume) the retina_maskrcnn experiment in a model_dir."""
 
-import pathlib
 
 from absl import logging
+
+from retina_tf import storage
 
 
 def add_arguments(parser):
@@ -12,15 +13,15 @@ def add_arguments(parser):
 
 def add_experiment_arguments(parser):
     """The arguments that say which experiment runs where (shared with `retina-tf cycle`)."""
-    parser.add_argument("--config", type=pathlib.Path, action="append", required=True,
+    parser.add_argument("--config", type=storage.path, action="append", required=True,
                         help="experiment YAML (configs/*.yaml); repeat to layer files")
-    parser.add_argument("--model-dir", type=pathlib.Path, required=True,
+    parser.add_argument("--model-dir", type=storage.path, required=True,
                         help="checkpoints, TensorBoard summaries and params.yaml; reused to resume")
     parser.add_argument("--params-override", action="append", default=[],
                         help="comma-separated field=value overrides, e.g. task.train_data.global_batch_size=4")
     parser.add_argument("--init-checkpoint", help="transfer-learning weights (local path or gs://)")
     parser.add_argument("--init-modules", help="what to take from it: backbone (default), backbone,decoder, or all")
-    parser.add_argument("--data-dir", type=pathlib.Path, help="TFDS data_dir holding e_ophtha")
+    parser.add_argument("--data-dir", type=storage.path, help="TFDS data_dir holding e_ophtha")
 
 
 def experiment_params(args):

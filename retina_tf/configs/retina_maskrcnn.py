@@ -125,6 +125,9 @@ def retina_maskrcnn() -> cfg.ExperimentConfig:
                 "warmup": {"type": None},
             }),
             max_to_keep=3,
+            # retina_tf.preemption saves on SIGTERM for every strategy; Model Garden's own handler
+            # (multi-worker only) would install a second one.
+            preemption_on_demand_checkpoint=False,
             best_checkpoint_export_subdir="",
         ),
         restrictions=[
@@ -180,6 +183,17 @@ def check_frozen_batch_norm(config: cfg.ExperimentConfig) -> None:
             "pretrained weights, or set it true to train the backbone from scratch")
 
 
+# At most this many steps between two chances to stop on SIGTERM (retina_tf.preemption): a spot VM's
+# 30 s of notice must hold a loop and a checkpoint.
+MAX_STEPS_PER_LOOP = 20
+
+
+def _steps_per_loop(steps_per_epoch: int) -> int:
+    """The largest divisor of an epoch up to MAX_STEPS_PER_LOOP: orbit needs checkpoint and validation
+    intervals (whole epochs) to be multiples of it."""
+    return max(d for d in range(1, min(steps_per_epoch, MAX_STEPS_PER_LOOP) + 1) if steps_per_epoch % d == 0)
+
+
 def resolve_schedule(config: cfg.ExperimentConfig, train_examples: Optional[int]) -> cfg.ExperimentConfig:
     """Fills trainer steps, intervals and learning-rate boundaries from task.schedule.
 
@@ -201,7 +215,7 @@ def resolve_schedule(config: cfg.ExperimentConfig, train_examples: Optional[int]
     ends = [steps_per_epoch * sum(schedule.epochs[:i + 1]) for i in range(len(schedule.epochs))]
     trainer = config.trainer
     trainer.train_steps = ends[-1]
-    trainer.steps_per_loop = min(steps_per_epoch, trainer.train_steps)
+    trainer.steps_per_loop = _steps_per_loop(steps_per_epoch)
     trainer.summary_interval = trainer.steps_per_loop
     trainer.checkpoint_interval = steps_per_epoch
     trainer.validation_interval = steps_per_epoch * max(1, schedule.validation_every_epochs)

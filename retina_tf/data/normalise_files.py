@@ -2,11 +2,14 @@
 
 import dataclasses
 import json
+import os
 import pathlib
 from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
+from etils import epath
 
+from retina_tf import storage
 from retina_tf.data import fundus
 from retina_tf.errors import UserError, describe
 
@@ -16,15 +19,16 @@ class NormalisedFile:
     """One photograph's outcome: the PNG written, or why it failed."""
 
     path: pathlib.Path
-    target: pathlib.Path | None = None
+    target: epath.Path | None = None
     failure: str | None = None
 
 
-def normalise_files(photographs: Sequence[pathlib.Path], out_dir: pathlib.Path, output_size: int = 1024
+def normalise_files(photographs: Sequence[pathlib.Path], out_dir: str | os.PathLike, output_size: int = 1024
                     ) -> Iterator[NormalisedFile]:
     """Writes <stem>.png (the normalised photograph) and <stem>.json (its geometry) per photograph."""
     config = fundus.FundusNormalisation(output_size=output_size)
     normalise = tf.function(lambda data: fundus.normalise_fundus(fundus.decode_fundus(data), config))
+    out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in photographs:
         try:

@@ -1,14 +1,16 @@
 """Pictures people look at: lesion outlines on photographs, side-by-side sheets."""
 
+import os
 import pathlib
 
 import cv2
 import numpy as np
 import tensorflow as tf
+from etils import epath
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from retina_tf import LESION_CLASSES
+from retina_tf import LESION_CLASSES, storage
 from retina_tf.data import eophtha, fundus, instance_masks
 
 # RGB outline colours per lesion type; chosen to stand out on both the orange
@@ -93,10 +95,14 @@ def legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]], o
     return drawn
 
 
-def write_png(path: pathlib.Path, image: np.ndarray) -> pathlib.Path:
+def write_png(path: str | os.PathLike, image: np.ndarray) -> epath.Path:
+    """An RGB image as PNG, locally or in a bucket."""
+    path = storage.path(path)
+    encoded, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not encoded:
+        raise ValueError(f"{path}: OpenCV cannot encode an image of shape {image.shape} as PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    path.write_bytes(data.tobytes())
     return path
 
 

@@ -7,11 +7,12 @@ back from report.json plots and prints the same as a fresh one.
 import dataclasses
 import fractions
 import json
-import pathlib
 
 import numpy as np
+from etils import epath
 from matplotlib.figure import Figure  # no pyplot: Agg canvas, no global backend switch
 
+from retina_tf import storage
 from retina_tf.evaluation.coco import IOU_TYPES, coco_metrics
 from retina_tf.evaluation.froc import HIT_IOU, lesion_froc
 from retina_tf.evaluation.paper_map import IOU_THRESHOLDS, compute_paper_map
@@ -105,16 +106,17 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_plots(report: dict, out_dir) -> list[pathlib.Path]:
+def write_plots(report: dict, out_dir) -> list[epath.Path]:
     """Precision-recall, FROC and ROC figures, each only where it has a curve."""
-    out_dir = pathlib.Path(out_dir)
+    out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, plot in (("precision_recall.png", _precision_recall_figure), ("froc.png", _froc_figure),
                        ("screening_roc.png", _screening_roc_figure)):
         figure = plot(report)
         if figure is not None:
-            figure.savefig(out_dir / name, dpi=100, bbox_inches="tight")
+            with (out_dir / name).open("wb") as file:   # a bucket too: matplotlib writes local files only
+                figure.savefig(file, format="png", dpi=100, bbox_inches="tight")
             written.append(out_dir / name)
     return written
 
@@ -176,7 +178,7 @@ def _screening_roc_figure(report: dict) -> Figure | None:
 def write_report(results: list[PhotographResult], out_dir, **options) -> dict:
     """report.json, report.md and the plots in out_dir; options go to evaluate()."""
     report = evaluate(results, **options)
-    out_dir = pathlib.Path(out_dir)
+    out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False))
     (out_dir / "report.md").write_text(markdown_table(report))

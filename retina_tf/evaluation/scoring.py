@@ -7,7 +7,7 @@ export through its `normalised` signature. This module needs TensorFlow, so
 the package's __init__ leaves it out.
 """
 
-import pathlib
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -48,7 +48,7 @@ def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: st
     return list(state or []), trained.checkpoint
 
 
-def saved_model_results(saved_model: pathlib.Path, data_dir: pathlib.Path, split: str, config: str | None,
+def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathLike, split: str, config: str | None,
                         progress=None) -> list[PhotographResult]:
     """PhotographResults of a TFDS e_ophtha split scored through the SavedModel's `normalised` signature.
 

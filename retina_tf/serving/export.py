@@ -5,8 +5,13 @@
 The weights are frozen into saved_model.pb (export_module says why); variables/
 is empty.
 
-The version is written under a hidden temporary name and renamed into place
-when complete, because TF Serving loads any new numeric folder it sees; an
+The version is written under a hidden temporary name (TF Serving loads any
+new numeric folder it sees, and ignores others) and published when
+complete: renamed into place on a local or network file system, where a
+rename is atomic; copied file by file on object storage (gs://, s3://),
+where there is no rename of a folder, with saved_model.pb last, so the
+version is loadable from the moment its saved_model.pb exists (a TF Serving
+poll that sees the folder earlier fails that load and retries it). An
 existing version is never overwritten. assets.extra holds the warm-up
 requests TF Serving replays before serving, and retina_tf.json (what was
 exported: checkpoint, normalisation, classes, validation figures).
@@ -14,15 +19,15 @@ exported: checkpoint, normalisation, classes, validation figures).
 
 import dataclasses
 import json
-import pathlib
-import shutil
+import os
 
 import cv2
 import numpy as np
 import tensorflow as tf
+from etils import epath
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from retina_tf import LESION_CLASSES, datasets
+from retina_tf import LESION_CLASSES, datasets, storage
 from retina_tf.data import synthetic
 from retina_tf.errors import UserError
 from retina_tf.experiment import trained_model
@@ -45,7 +50,7 @@ def warmup_photograph(size: int = 1024) -> bytes:
     return cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR))[1].tobytes()
 
 
-def write_warmup(path: pathlib.Path, model_name: str, photograph: bytes, count: int = 2):
+def write_warmup(path: epath.Path, model_name: str, photograph: bytes, count: int = 2):
     """PredictionLog records TF Serving replays at load (assets.extra/tf_serving_warmup_requests)."""
     request = predict_pb2.PredictRequest(
         model_spec=model_pb2.ModelSpec(name=model_name, signature_name=DEFAULT_SIGNATURE))
@@ -57,11 +62,11 @@ def write_warmup(path: pathlib.Path, model_name: str, photograph: bytes, count: 
             writer.write(log.SerializeToString())
 
 
-def export(model_dir: pathlib.Path, export_base: pathlib.Path, model_name: str = DEFAULT_MODEL_NAME,
-           version: int | None = None, figures: dict | None = None) -> pathlib.Path:
+def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME,
+           version: int | None = None, figures: dict | None = None) -> epath.Path:
     """Exports the latest checkpoint of model_dir; returns the new version folder."""
     trained = trained_model(model_dir)
-    model_base = pathlib.Path(export_base) / model_name
+    model_base = storage.path(export_base) / model_name
     version = version if version is not None else (versions(model_base) or [0])[-1] + 1
     target = model_base / str(version)
     if target.exists():
@@ -73,7 +78,7 @@ def export(model_dir: pathlib.Path, export_base: pathlib.Path, model_name: str =
     tf.train.Checkpoint(model=module.model).read(trained.checkpoint).expect_partial().assert_existing_objects_matched()
 
     staging = model_base / f".incomplete-{version}"
-    shutil.rmtree(staging, ignore_errors=True)
+    _remove(staging)
     try:
         # The signatures run the frozen model: a root that does not track the
         # model's variables keeps a second copy of the weights out of variables/.
@@ -88,7 +93,27 @@ def export(model_dir: pathlib.Path, export_base: pathlib.Path, model_name: str =
             "figures": figures or {},
         }
         (staging / EXTRA_FOLDER / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
-        staging.rename(target)
+        publish(staging, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(staging)
     return target
+
+
+def publish(staging: epath.Path, target: epath.Path, copy: bool | None = None):
+    """Moves a complete version from staging into place: a rename where that is atomic, else a copy
+    (copy None: on object storage) with saved_model.pb the last file to appear."""
+    if not (storage.is_object_storage(target) if copy is None else copy):
+        staging.rename(target)
+        return
+    files = []
+    for folder, _, names in tf.io.gfile.walk(str(staging)):   # gfile's glob has no recursive **
+        relative = os.path.relpath(folder, str(staging))
+        (target / relative).mkdir(parents=True, exist_ok=True)
+        files.extend(os.path.normpath(os.path.join(relative, name)) for name in names)
+    for relative in sorted(files, key=lambda name: (os.path.basename(name) == "saved_model.pb", name)):
+        (staging / relative).copy(target / relative)
+
+
+def _remove(folder: epath.Path):
+    if folder.exists():
+        folder.rmtree()

@@ -2,6 +2,7 @@
 normalisation equal to the library's, and one-line reasons for photographs it refuses."""
 
 import json
+import pathlib
 import struct
 
 import cv2
@@ -10,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from retina_tf import datasets
+from retina_tf import datasets, storage
 from retina_tf.data import fundus
 from retina_tf.errors import UserError, describe
 from retina_tf.experiment import trained_model
@@ -140,3 +141,22 @@ def test_bad_photographs_are_refused_with_the_reason(local_predictor, photograph
         local_predictor.signatures["serving_default"](
             photographs=tf.constant(photographs(photograph_bytes[0]), tf.string))
     assert describe(raised.value) == reason
+
+
+def test_on_object_storage_a_version_is_copied_with_saved_model_pb_last(exported, tmp_path, monkeypatch):
+    """Where a folder cannot be renamed (gs://, s3://), TF Serving must not find a loadable version before
+    every file is there: saved_model.pb, which makes it loadable, is copied last."""
+    copied = []
+    original = type(exported.version_dir).copy
+
+    def recording_copy(source, destination, *args, **kwargs):
+        copied.append(destination.name)
+        return original(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(type(exported.version_dir), "copy", recording_copy)
+    staging, target = pathlib.Path(exported.version_dir), tmp_path / "retina" / "7"
+    export.publish(storage.path(staging), storage.path(target), copy=True)
+    assert copied[-1] == "saved_model.pb" and len(copied) == len(set(copied)) >= 3
+    assert sorted(str(path.relative_to(target)) for path in target.rglob("*")) == sorted(
+        str(path.relative_to(staging)) for path in staging.rglob("*"))
+    assert (target / "saved_model.pb").read_bytes() == (staging / "saved_model.pb").read_bytes()

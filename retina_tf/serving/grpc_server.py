@@ -12,7 +12,7 @@ export's warm-up requests before it listens.
 """
 
 import logging
-import pathlib
+import os
 from concurrent import futures
 
 import grpc
@@ -20,6 +20,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
+from retina_tf import storage
 from retina_tf.errors import PhotographRejected, UserError, describe
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME, DEFAULT_SIGNATURE, EXTRA_FOLDER, MESSAGE_OPTIONS, WARMUP_FILE
@@ -156,11 +157,11 @@ class ModelService:
         return response
 
 
-def start_server(export_base: pathlib.Path, model_name: str = DEFAULT_MODEL_NAME, port: int = 0,
+def start_server(export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME, port: int = 0,
                  host: str = "127.0.0.1", max_workers: int = 8) -> tuple[grpc.Server, int]:
     """Loads the highest version of <export_base>/<model_name>, warms it up and listens; port 0 picks a free one."""
 
-    service = ModelService(SavedModelPredictor(pathlib.Path(export_base) / model_name), model_name)
+    service = ModelService(SavedModelPredictor(storage.path(export_base) / model_name), model_name)
     service.warm_up()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=MESSAGE_OPTIONS)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)

@@ -10,12 +10,14 @@ was scored.
 
 import dataclasses
 import json
+import os
 import pathlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from etils import epath
 
-from retina_tf import LESION_CLASSES
+from retina_tf import LESION_CLASSES, storage
 from retina_tf.data import fundus, visualise
 from retina_tf.evaluation import detections
 
@@ -119,12 +121,13 @@ def batch_lesions(outputs: Mapping[str, np.ndarray], names: Sequence[str] | None
             for index, name in enumerate(names)]
 
 
-def write_outputs(found: PhotographLesions, original_image: np.ndarray, out_dir: pathlib.Path
-                  ) -> tuple[pathlib.Path, pathlib.Path]:
+def write_outputs(found: PhotographLesions, original_image: np.ndarray, out_dir: str | os.PathLike
+                  ) -> tuple[epath.Path, epath.Path]:
     """<stem>.json (the record) and <stem>_lesions.png (the photograph with its lesions drawn)."""
     if original_image.shape[:2] != (found.height, found.width):
         raise ValueError(f"{found.name}: image is {original_image.shape[1]}x{original_image.shape[0]}, "
                          f"the lesions are for {found.width}x{found.height}")
+    out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = pathlib.Path(found.name).stem
     json_path = out_dir / f"{stem}.json"

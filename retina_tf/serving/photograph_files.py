@@ -6,11 +6,13 @@ model cannot read is reported by name and the others go on.
 """
 
 import dataclasses
+import os
 import pathlib
 from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
+from etils import epath
 
 from retina_tf.errors import PhotographRejected, UserError
 from retina_tf.serving.lesion_records import PhotographLesions, write_outputs
@@ -24,8 +26,8 @@ class FilePrediction:
 
     path: pathlib.Path
     lesions: PhotographLesions | None = None
-    json_path: pathlib.Path | None = None
-    png_path: pathlib.Path | None = None
+    json_path: epath.Path | None = None
+    png_path: epath.Path | None = None
     failure: str | None = None
 
 
@@ -39,7 +41,7 @@ def distinct_photographs(paths: Sequence[pathlib.Path]) -> list[pathlib.Path]:
     return list(stems.values())
 
 
-def predict_files(model, photographs: Sequence[pathlib.Path], out_dir: pathlib.Path,
+def predict_files(model, photographs: Sequence[pathlib.Path], out_dir: str | os.PathLike,
                   batch_size: int = BATCH_SIZE) -> Iterator[FilePrediction]:
     """One FilePrediction per photograph, as its batch finishes.
 

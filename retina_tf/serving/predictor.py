@@ -1,6 +1,6 @@
 """An exported model run in this process: the answers TF Serving would give, without a server."""
 
-import pathlib
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -13,7 +13,7 @@ from retina_tf.serving import lesion_records, model_base, protocol
 class SavedModelPredictor:
     """An exported model loaded in this process: the answers TF Serving would give, without a server."""
 
-    def __init__(self, path: pathlib.Path):
+    def __init__(self, path: str | os.PathLike):
         self.path = model_base.version_folder(path)
         try:
             self._model = tf.saved_model.load(str(self.path))
