@@ -9,6 +9,8 @@ across VMs through TF_CONFIG, one device on a CPU).
 """
 
 import dataclasses
+import os
+import shutil
 
 import tensorflow as tf
 from etils import epath
@@ -48,13 +50,43 @@ def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval")
     with strategy.scope():
         task = task_factory.get_task(params.task, logging_dir=str(model_dir))
     stop = preemption.StopOnSignal(strategy)
-    runner = train_lib.OrbitExperimentRunner(
+    is_chief = strategy.extended.should_checkpoint
+    runner = _Runner(
         distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir),
-        train_actions=[stop])
+        train_actions=[stop], save_summary=is_chief)
     stop.attach(runner.checkpoint_manager, runner.trainer.global_step)
-    with stop.catching_signals():
-        runner.run()
-    latest = tf.train.latest_checkpoint(str(model_dir))
-    step = int(latest.rsplit("-", 1)[1]) if latest else 0
+    try:
+        with stop.catching_signals():
+            runner.run()
+    finally:
+        if not is_chief and runner.checkpoint_manager is not None:
+            shutil.rmtree(runner.checkpoint_manager.directory, ignore_errors=True)
+    step = int(runner.trainer.global_step.numpy())   # a non-chief reading model_dir would race the chief
     return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir,
                        is_chief=strategy.extended.should_checkpoint)
+
+
+class _Runner(train_lib.OrbitExperimentRunner):
+    """Model Garden's runner, except that a non-chief worker resumes from the chief's latest checkpoint.
+
+    Model Garden gives a non-chief worker a checkpoint manager on an empty temporary directory (every
+    worker must save, since reading some variables is a collective; only the chief's files count), so it
+    would never restore: started again, it would begin at step 0 while the chief resumed. Copying the
+    chief's latest checkpoint there first lets the manager restore it as the chief's does (same step,
+    same next checkpoint step, so the same collectives).
+    """
+
+    def _maybe_build_checkpoint_manager(self):
+        manager = super()._maybe_build_checkpoint_manager()
+        if manager is None or self.strategy.extended.should_checkpoint:
+            return manager
+        latest = tf.train.latest_checkpoint(self.model_dir)
+        if latest is None:
+            return manager
+        for source in tf.io.gfile.glob(latest + ".*"):
+            tf.io.gfile.copy(source, os.path.join(manager.directory, os.path.basename(source)), overwrite=True)
+        tf.compat.v1.train.update_checkpoint_state(manager.directory, os.path.basename(latest))
+        return tf.train.CheckpointManager(
+            self.trainer.checkpoint, directory=manager.directory, max_to_keep=1,
+            step_counter=self.trainer.global_step, checkpoint_interval=self.params.trainer.checkpoint_interval,
+            init_fn=self.trainer.initialize)

@@ -13,6 +13,7 @@ every output keeps its shape and every consumer is unchanged.
 
 import tensorflow as tf
 from official.vision.modeling import maskrcnn_model
+from official.vision.modeling.heads import instance_heads
 
 from retina_tf.modeling import lesion_mask_sampler
 
@@ -21,9 +22,15 @@ class LesionMaskRCNNModel(maskrcnn_model.MaskRCNNModel):
     """MaskRCNNModel with mask targets from lesion crops and masks computed for found detections only."""
 
     @classmethod
-    def from_model(cls, model: maskrcnn_model.MaskRCNNModel) -> "LesionMaskRCNNModel":
-        """The same layers (and weights) as a Model Garden-built model, with the lesion mask sampler."""
+    def from_model(cls, model: maskrcnn_model.MaskRCNNModel, use_sync_bn: bool = False) -> "LesionMaskRCNNModel":
+        """The same layers (and weights) as a Model Garden-built model, with the lesion mask sampler.
+
+        use_sync_bn: the mask head's batch norm synchronised across replicas too (Model Garden's
+        build_maskrcnn gives it to every other head but not to the mask head); a new, unbuilt mask head.
+        """
         config = dict(model.get_config())
+        if use_sync_bn and config.get("mask_head") is not None:
+            config["mask_head"] = instance_heads.MaskHead(**{**config["mask_head"].get_config(), "use_sync_bn": True})
         if config.get("mask_sampler") is not None:
             config["mask_sampler"] = lesion_mask_sampler.LesionMaskSampler(**config["mask_sampler"].get_config())
         return cls(**config)

@@ -23,7 +23,8 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
     """Reads TFDS e_ophtha with the lesion parser; validates with the paper's metric."""
 
     def build_model(self):
-        model = lesion_maskrcnn.LesionMaskRCNNModel.from_model(super().build_model())
+        model = lesion_maskrcnn.LesionMaskRCNNModel.from_model(
+            super().build_model(), use_sync_bn=self.task_config.model.norm_activation.use_sync_bn)
         # Model Garden fixes the backbone's and decoder's input at input_size; training windows
         # (parser.aug_window_size) are smaller, and convolutions take any size.
         for network in (model.backbone, model.decoder):
