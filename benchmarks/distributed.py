@@ -16,19 +16,22 @@ import argparse
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-import tensorflow as tf
-from official.common import distribute_utils
-from official.core import task_factory
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # the local cluster helper lives with the tests
 
-from retina_tf import experiment
-from retina_tf.configs import SMOKE_CPU
-from retina_tf.datasets import DUMMY_DATA, build_e_ophtha
+import tensorflow as tf  # noqa: E402
+from official.common import distribute_utils  # noqa: E402
+from official.core import task_factory  # noqa: E402
+
+from retina_tf import experiment  # noqa: E402
+from retina_tf.configs import SMOKE_CPU  # noqa: E402
+from retina_tf.datasets import DUMMY_DATA, build_e_ophtha  # noqa: E402
+from tests.local_cluster import free_ports  # noqa: E402
 
 RESULT = "RESULT "
 
@@ -66,20 +69,9 @@ def _worker(args):
                                "images_per_s": args.steps * args.batch / seconds}), flush=True)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _run(workers, args, logs: pathlib.Path, timeout=1800):
     """Starts `workers` worker processes (a TF_CONFIG cluster when more than one); their RESULTs, chief first."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(workers)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
     processes = []
     try:
         for index in range(workers):

@@ -13,7 +13,6 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from official.core import task_factory
 
 from retina_tf import experiment
 from retina_tf.configs import SMOKE_CPU
+from tests.local_cluster import free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}   # whole lines in the logs
@@ -191,20 +191,9 @@ class Worker:
         return f"worker {self.index} (status {self.status}):\n{self.out[-3000:]}"
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _train_two_workers(model_dir, data_dir, schedule, logs, timeout=900):
     """`retina-tf train` as both workers of a local cluster on one model_dir; the chief (index 0) first."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     logs.mkdir(parents=True, exist_ok=True)
     processes = []
     try:
