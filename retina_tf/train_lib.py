@@ -63,7 +63,7 @@ def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval")
             shutil.rmtree(runner.checkpoint_manager.directory, ignore_errors=True)
     step = int(runner.trainer.global_step.numpy())   # a non-chief reading model_dir would race the chief
     return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir,
-                       is_chief=strategy.extended.should_checkpoint)
+                       is_chief=is_chief)
 
 
 class _Runner(train_lib.OrbitExperimentRunner):
