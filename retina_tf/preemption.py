@@ -58,7 +58,7 @@ class StopOnSignal:
         step = int(self._global_step.numpy())
         if self._checkpoint_manager is not None:
             self._checkpoint_manager.save(checkpoint_number=step, check_interval=False)
-        raise Preempted(step, self._checkpoint_manager.directory if self._checkpoint_manager else None)
+        raise Preempted(step)
 
     def _any_worker_signalled(self) -> bool:
         """The same answer on every worker: called after the same step everywhere, it all-reduces the flags."""

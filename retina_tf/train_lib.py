@@ -20,7 +20,7 @@ from official.core import task_factory, train_lib, train_utils
 from official.modeling import performance
 
 from retina_tf import preemption, storage
-from retina_tf.errors import UserError, describe
+from retina_tf.errors import Preempted, UserError, describe
 
 
 @dataclasses.dataclass
@@ -58,6 +58,8 @@ def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval")
     try:
         with stop.catching_signals():
             runner.run()
+    except Preempted as preempted:   # every worker names the model_dir (a non-chief saved into a temporary one)
+        raise Preempted(preempted.step, model_dir) from None
     finally:
         if not is_chief and runner.checkpoint_manager is not None:
             shutil.rmtree(runner.checkpoint_manager.directory, ignore_errors=True)
