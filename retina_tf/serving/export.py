@@ -78,7 +78,7 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
     tf.train.Checkpoint(model=module.model).read(trained.checkpoint).expect_partial().assert_existing_objects_matched()
 
     staging = model_base / f".incomplete-{version}"
-    _remove(staging)
+    staging.rmtree(missing_ok=True)
     try:
         # The signatures run the frozen model: a root that does not track the
         # model's variables keeps a second copy of the weights out of variables/.
@@ -95,7 +95,7 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
         (staging / EXTRA_FOLDER / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         publish(staging, target)
     finally:
-        _remove(staging)
+        staging.rmtree(missing_ok=True)
     return target
 
 
@@ -112,8 +112,3 @@ def publish(staging: epath.Path, target: epath.Path, copy: bool | None = None):
         files.extend(os.path.normpath(os.path.join(relative, name)) for name in names)
     for relative in sorted(files, key=lambda name: (os.path.basename(name) == "saved_model.pb", name)):
         (staging / relative).copy(target / relative)
-
-
-def _remove(folder: epath.Path):
-    if folder.exists():
-        folder.rmtree()
