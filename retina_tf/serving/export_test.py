@@ -2,19 +2,25 @@
 normalisation equal to the library's, and one-line reasons for photographs it refuses."""
 
 import json
+import os
 import pathlib
+import socket
 import struct
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from official.core import train_utils
 from tensorflow_serving.apis import prediction_log_pb2
 
 from retina_tf import datasets, storage
+from retina_tf.configs import SMOKE_CPU
 from retina_tf.data import fundus
 from retina_tf.errors import UserError, describe
-from retina_tf.experiment import trained_model
+from retina_tf.experiment import layered_params, trained_model
 from retina_tf.serving import export, model_base
 from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.protocol import METADATA_FILE, OUTPUT_KEYS, WARMUP_FILE
@@ -35,11 +41,11 @@ BAD_REQUESTS = {
                          "not a JPEG or PNG photograph (38 bytes)"),
     "empty request": (lambda good: [], "empty request: no photograph"),
     "huge photograph": (lambda good: [png_claiming(20000, 20000)],
-                        "photograph is 20000 x 20000 pixels; the largest accepted side is 8192"),
+                        "photograph is 20000 x 20000 pixels; the largest accepted side is 6000"),
     "grayscale": (lambda good: [cv2.imencode(".png", np.full((64, 64), 90, np.uint8))[1].tobytes()],
                   "grayscale photograph (1 channel(s)); a colour RGB fundus photograph is required"),
     "good and bad in one batch": (lambda good: [good, b"GIF89a\x01\x00\x01\x00"],
-                                  "not a JPEG or PNG photograph (10 bytes)"),
+                                  "photographs[1]: not a JPEG or PNG photograph (10 bytes)"),
     "corrupt JPEG": (lambda good: [good[:len(good) // 2]],   # an interrupted upload
                      "jpeg::Uncompress failed. Invalid JPEG data or crop window."),
 }
@@ -160,3 +166,97 @@ def test_on_object_storage_a_version_is_copied_with_saved_model_pb_last(exported
     assert sorted(str(path.relative_to(target)) for path in target.rglob("*")) == sorted(
         str(path.relative_to(staging)) for path in staging.rglob("*"))
     assert (target / "saved_model.pb").read_bytes() == (staging / "saved_model.pb").read_bytes()
+
+
+# Two exports to one model base at once (a scheduled `retina-tf cycle` and a manual `retina-tf export`).
+
+class _UntracedModule:
+    """Stands in for FundusDetectionModule: nothing to trace or freeze, so a race runs in seconds."""
+
+    def __init__(self, params, normalisation):
+        self.model = tf.Module()
+
+    def signatures(self) -> dict:
+        return {}
+
+
+def _version(folder: pathlib.Path, saved_model: bytes):
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(saved_model)
+
+
+@pytest.fixture(name="racing_export")
+def fixture_racing_export(tmp_path, monkeypatch):
+    """export.export on a model_dir of the smoke config, whose SavedModel is b"ours" and during whose save
+    another export publishes the version this one picked (b"theirs")."""
+    model_dir, base = tmp_path / "model", tmp_path / "export" / "retina"
+    train_utils.serialize_config(layered_params([SMOKE_CPU]), str(model_dir))
+    tf.train.Checkpoint(step=tf.Variable(1)).save(str(model_dir / "ckpt"))
+    _version(base / "1", b"first")
+
+    def save(root, staging, signatures):
+        _version(pathlib.Path(staging), b"ours")
+        _version(base / str(model_base.versions(base)[-1] + 1), b"theirs")   # the other export wins
+
+    monkeypatch.setattr(export, "FundusDetectionModule", _UntracedModule)
+    monkeypatch.setattr(export.tf.saved_model, "save", save)
+    return lambda **kwargs: export.export(model_dir, tmp_path / "export", "retina", **kwargs)
+
+
+@pytest.mark.parametrize("object_storage", [False, True], ids=["rename", "copy"])
+def test_a_version_published_during_the_export_sends_it_to_the_next_number(
+        racing_export, tmp_path, monkeypatch, object_storage):
+    monkeypatch.setattr(storage, "is_object_storage", lambda location: object_storage)
+    base = tmp_path / "export" / "retina"
+    target = racing_export()
+    assert target == storage.path(base / "3") and model_base.versions(base) == [1, 2, 3]
+    assert (base / "2" / "saved_model.pb").read_bytes() == b"theirs"
+    assert sorted(path.name for path in (base / "2").iterdir()) == ["saved_model.pb", "variables"]
+    assert (base / "3" / "saved_model.pb").read_bytes() == b"ours"
+    assert json.loads((base / "3" / "assets.extra" / METADATA_FILE).read_text())["version"] == 3
+    assert sorted(path.name for path in base.iterdir()) == ["1", "2", "3"]
+
+
+def test_a_chosen_version_published_during_the_export_is_refused_and_left_alone(racing_export, tmp_path):
+    base = tmp_path / "export" / "retina"
+    with pytest.raises(UserError, match=r"/retina/2 already exists: versions are never overwritten"):
+        racing_export(version=2)
+    assert (base / "2" / "saved_model.pb").read_bytes() == b"theirs"
+    assert sorted(path.name for path in base.iterdir()) == ["1", "2"]
+
+
+def test_the_staging_folder_of_a_killed_export_is_removed_by_the_next_one(racing_export, tmp_path):
+    base = tmp_path / "export" / "retina"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname()
+    abandoned = base / f".incomplete-{host}-{dead.pid}-0a1b2c3d"
+    running = base / f".incomplete-{host}-{os.getppid()}-4e5f6a7b"   # a live process: still exporting
+    elsewhere = base / f".incomplete-another-host-{dead.pid}-8c9d0e1f"   # whose process this host cannot see
+    for folder in (abandoned, running, elsewhere):
+        _version(folder, b"half")
+    racing_export()
+    assert not abandoned.exists() and running.exists() and elsewhere.exists()
+
+
+@pytest.mark.slow   # two real exports at once: minutes on 2 shared cores
+def test_two_export_processes_started_together_publish_two_complete_versions(exported, tmp_path):
+    """As a scheduled cycle and a manual export would: both pick the same number, each ends with its own."""
+    command = [sys.executable, "-m", "retina_tf.commands.main", "export", "--model-dir", str(exported.model_dir),
+               "--export-base", str(tmp_path)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}) for _ in range(2)]
+    answers = [process.communicate(timeout=300) for process in processes]
+    for process, (_, err) in zip(processes, answers):
+        assert process.returncode == 0, err
+    printed = sorted(out.split()[1] for out, _ in answers)
+    base = tmp_path / "retina"
+    assert printed == [str(base / "1"), str(base / "2")]
+    assert sorted(path.name for path in base.iterdir()) == ["1", "2"]   # no staging folder left
+    files = {}
+    for version in ("1", "2"):
+        files[version] = sorted(str(path.relative_to(base / version)) for path in (base / version).rglob("*"))
+        metadata = json.loads((base / version / "assets.extra" / METADATA_FILE).read_text())
+        assert metadata["version"] == int(version)
+        assert tf.saved_model.contains_saved_model(str(base / version))
+    assert files["1"] == files["2"] and "assets.extra/tf_serving_warmup_requests" in files["1"]
