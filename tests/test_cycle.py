@@ -46,3 +46,15 @@ def test_a_cycle_killed_mid_training_resumes_and_exports(eophtha_data_dir, tmp_p
     assert cli.main(args) == 0   # the next scheduled run finds nothing new to do
     assert "v1 already holds this checkpoint" in capsys.readouterr().out
     assert sorted(p.name for p in (export_base / "retina").iterdir()) == ["1"]
+
+
+def test_a_cycle_refuses_a_data_dir_without_the_dataset_and_writes_nothing(tmp_path, capsys):
+    model_dir, data_dir, export_base = tmp_path / "model", tmp_path / "data", tmp_path / "export"
+    data_dir.mkdir()
+    assert cli.main(["cycle", "--config", str(SMOKE_CPU), "--model-dir", str(model_dir), "--data-dir", str(data_dir),
+                     "--export-base", str(export_base), "--params-override", SCHEDULE]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"retina-tf cycle: error: e_ophtha/patients_512 is not built in {data_dir}: build it with "
+                   f"retina-tf build-dataset --manual-dir <the e-ophtha download> --data-dir {data_dir} "
+                   "--config patients_512")
+    assert not model_dir.exists() and not export_base.exists() and not list(data_dir.iterdir())

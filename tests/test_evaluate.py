@@ -2,6 +2,10 @@
 
 import json
 
+import pytest
+import tensorflow as tf
+from official.core import train_utils
+
 from retina_tf import experiment, train_lib
 from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU
@@ -28,3 +32,24 @@ def test_evaluate_refuses_a_folder_that_is_not_a_model_dir(eophtha_data_dir, tmp
     assert cli.main(["evaluate", "--model-dir", str(tmp_path), "--data-dir", str(eophtha_data_dir),
                      "--out", str(tmp_path / "out")]) == 1
     assert "not a trained model_dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["--model-dir", "--saved-model"])
+def test_evaluate_refuses_a_data_dir_without_the_dataset_and_writes_nothing(tmp_path, capsys, source):
+    """Checked before the model is loaded: a model_dir's params.yaml, or an export's retina_tf.json, names the
+    dataset (neither model here could be loaded)."""
+    model_dir, saved_model = tmp_path / "model", tmp_path / "export" / "retina" / "1"
+    train_utils.serialize_config(experiment.layered_params([SMOKE_CPU]), str(model_dir))
+    tf.train.Checkpoint(step=tf.Variable(1)).save(str(model_dir / "ckpt"))
+    (saved_model / "assets.extra").mkdir(parents=True)
+    (saved_model / "saved_model.pb").write_bytes(b"not loaded")
+    (saved_model / "assets.extra" / "retina_tf.json").write_text('{"dataset": "e_ophtha/patients_512"}')
+    data_dir, out = tmp_path / "data", tmp_path / "report"
+    data_dir.mkdir()
+    model = model_dir if source == "--model-dir" else saved_model
+    assert cli.main(["evaluate", source, str(model), "--data-dir", str(data_dir), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"retina-tf evaluate: error: e_ophtha/patients_512 is not built in {data_dir}: build it with "
+                   f"retina-tf build-dataset --manual-dir <the e-ophtha download> --data-dir {data_dir} "
+                   "--config patients_512")
+    assert not out.exists() and not list(data_dir.iterdir())

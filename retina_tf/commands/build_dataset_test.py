@@ -30,3 +30,13 @@ def test_bad_files_are_listed_and_the_status_is_non_zero(tmp_path, capsys):
     assert cli.main(["build-dataset", "--manual-dir", str(tree), "--data-dir", str(tmp_path / "data")]) == 1
     err = capsys.readouterr().err
     assert "1 problem(s)" in err and "photograph without its mask" in err
+
+
+def test_a_build_removes_what_a_killed_build_left(tmp_path, capsys):
+    """TFDS builds into <config>/incomplete.XXXXXX_<version> and renames it when done; a SIGKILLed build
+    leaves that folder, which nothing else would ever remove."""
+    abandoned = tmp_path / "e_ophtha" / "patients_512" / "incomplete.X7K2Q9_1.0.0"
+    abandoned.mkdir(parents=True)
+    assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA), "--data-dir", str(tmp_path),
+                     "--config", "patients_512"]) == 0
+    assert sorted(path.name for path in (tmp_path / "e_ophtha" / "patients_512").iterdir()) == ["1.0.0"]

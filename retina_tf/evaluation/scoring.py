@@ -14,12 +14,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from official.core import task_factory
 
-from retina_tf import LESION_CLASSES, STATUSES
+from retina_tf import LESION_CLASSES, STATUSES, datasets
 from retina_tf.errors import UserError
 from retina_tf.evaluation import detections
 from retina_tf.evaluation.records import PhotographResult
 from retina_tf.experiment import trained_model
-from retina_tf.serving import protocol
+from retina_tf.serving import model_base, protocol
 from retina_tf.serving.predictor import SavedModelPredictor
 
 
@@ -33,6 +33,8 @@ def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: st
     if config:
         overrides.append(f"task.validation_data.tfds_name=e_ophtha/{config}")
     trained = trained_model(model_dir, overrides, data_dir=data_dir)
+    validation = trained.params.task.validation_data
+    datasets.require_built(validation.tfds_name, validation.tfds_data_dir)
     task = task_factory.get_task(trained.params.task)
     model = task.build_model()
     tf.train.Checkpoint(model=model).read(trained.checkpoint).expect_partial()
@@ -56,19 +58,22 @@ def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathL
     dataset's resolution against its exact stored lesion masks, as for a
     checkpoint (checkpoint_results).
     """
-    predictor = SavedModelPredictor(saved_model)
-    config = config or predictor.metadata.get("dataset", "").partition("e_ophtha/")[2]
+    version = model_base.version_folder(saved_model)
+    metadata = model_base.export_metadata(version)   # read before the SavedModel loads, as is the dataset
+    config = config or metadata.get("dataset", "").partition("e_ophtha/")[2]
     if not config:
-        raise UserError(f"{predictor.path}: the export does not record its dataset: pass --config "
+        raise UserError(f"{version}: the export does not record its dataset: pass --config "
                         "(an e_ophtha config such as patients_1024)")
+    datasets.require_built(f"e_ophtha/{config}", data_dir)
+    predictor = SavedModelPredictor(version)
     builder = tfds.builder(f"e_ophtha/{config}", data_dir=str(data_dir))
     if split not in builder.info.splits:
         raise UserError(f"e_ophtha/{config} has no split {split!r} in {data_dir}: "
                         "build it with retina-tf build-dataset")
     size = builder.builder_config.image_size
-    expected = predictor.metadata.get("normalisation", {}).get("output_size", size)
+    expected = metadata.get("normalisation", {}).get("output_size", size)
     if expected != size:
-        raise UserError(f"{predictor.path} takes {expected}x{expected} images but e_ophtha/{config} holds "
+        raise UserError(f"{version} takes {expected}x{expected} images but e_ophtha/{config} holds "
                         f"{size}x{size}: choose a config of the model's size")
     results = []
     for example in tfds.as_numpy(builder.as_dataset(split=split)):
