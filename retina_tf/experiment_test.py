@@ -2,6 +2,7 @@
 
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 from official.core import task_factory
@@ -9,6 +10,7 @@ from official.core import task_factory
 from retina_tf import experiment, train_lib
 from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU
+from retina_tf.errors import UserError
 
 
 def _params(data_dir, *overrides):
@@ -79,3 +81,55 @@ def test_a_misspelled_override_is_one_clear_line(eophtha_data_dir, tmp_path, cap
                        "--params-override", "task.model.backbone.resnet.modle_id=50"])
     err = capsys.readouterr().err.strip()
     assert status == 1 and "modle_id" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("override, message", [
+    ("task.train_data.global_batch_size=abc",
+     "--params-override task.train_data.global_batch_size: expected an integer, got 'abc'"),
+    ("task.train_data.parser.aug_scale_min=big",
+     "--params-override task.train_data.parser.aug_scale_min: expected a number, got 'big'"),
+    ("task.train_data.parser.aug_rand_rotate90=maybe",
+     "--params-override task.train_data.parser.aug_rand_rotate90: expected true or false, got 'maybe'"),
+    ("task.schedule.epochs=[8,a]",
+     "--params-override task.schedule.epochs: expected a list of integers, got [8, 'a']"),
+    ("task.train_data=3", "--params-override task.train_data: expected a section of fields, got 3"),
+    ("task.init_checkpoint=7", "--params-override task.init_checkpoint: expected a string or null, got 7"),
+    ("task.model.backbone.resnet.modle_id=50",
+     "--params-override task.model.backbone.resnet.modle_id: no such field (did you mean model_id?)"),
+])
+def test_a_wrong_override_names_the_field_the_expected_type_and_the_value(override, message):
+    with pytest.raises(UserError) as raised:
+        experiment.layered_params([SMOKE_CPU], [override])
+    assert str(raised.value) == message
+
+
+def test_overrides_of_the_right_type_are_taken(tmp_path):
+    params = experiment.layered_params([SMOKE_CPU], [
+        "task.train_data.global_batch_size=4,trainer.optimizer_config.learning_rate.stepwise.values=[1e-3,1e-4,1e-5]",
+        "task.train_data.parser.aug_scale_min=1,task.init_checkpoint=null,task.schedule.epochs=[3,1]"])
+    assert params.task.train_data.global_batch_size == 4
+    assert params.trainer.optimizer_config.learning_rate.stepwise.values == [1e-3, 1e-4, 1e-5]
+    assert params.task.train_data.parser.aug_scale_min == 1 and params.task.init_checkpoint is None
+    assert params.task.schedule.epochs == [3, 1]
+
+
+def test_a_wrong_typed_field_in_a_config_file_names_the_file(tmp_path):
+    config = tmp_path / "mine.yaml"
+    config.write_text("task:\n  train_data:\n    global_batch_size: two\n")
+    with pytest.raises(UserError, match=f"^{config}: task.train_data.global_batch_size: expected an integer, "
+                                        "got 'two'$"):
+        experiment.layered_params([SMOKE_CPU, config])
+
+
+@pytest.mark.parametrize("steps_per_epoch", [2, 0], ids=["fixed steps", "one pass per epoch"])
+def test_train_refuses_a_data_dir_without_the_dataset_and_writes_nothing(tmp_path, capsys, steps_per_epoch):
+    model_dir, data_dir = tmp_path / "model", tmp_path / "data"
+    data_dir.mkdir()
+    status = cli.main(["train", "--config", str(SMOKE_CPU), "--model-dir", str(model_dir), "--data-dir", str(data_dir),
+                       "--params-override", f"task.schedule.steps_per_epoch={steps_per_epoch}"])
+    err = capsys.readouterr().err.strip()
+    assert status == 1 and "\n" not in err
+    assert err == (f"retina-tf train: error: e_ophtha/patients_512 is not built in {data_dir}: build it with "
+                   f"retina-tf build-dataset --manual-dir <the e-ophtha download> --data-dir {data_dir} "
+                   "--config patients_512")
+    assert not model_dir.exists() and not list(data_dir.iterdir())
