@@ -51,6 +51,9 @@ def predict_files(model, photographs: Sequence[pathlib.Path], out_dir: str | os.
     for path in photographs:
         if path.is_file():
             readable.append((path, path.read_bytes()))
+        elif path.is_dir():
+            yield FilePrediction(path, failure=f"a folder, not a photograph: name the JPEG or PNG files in it "
+                                               f"(e.g. {path}/*.jpg)")
         else:
             yield FilePrediction(path, failure="no such file")
     for start in range(0, len(readable), batch_size):
