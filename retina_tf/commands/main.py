@@ -20,6 +20,7 @@ COMMANDS = {
     "synth": ("synth", "write a synthetic e-ophtha tree (for trying things out)"),
     "normalise": ("normalise", "normalise fundus photographs as the model sees them"),
     "build-dataset": ("build_dataset", "build the TFDS dataset e_ophtha from the e-ophtha download"),
+    "pretrained": ("pretrained", "ImageNet ResNet weights (Model Garden checkpoint, Keras .h5) -> --init-checkpoint"),
     "train": ("train", "train (or resume) the Mask R-CNN experiment in a model_dir"),
     "evaluate": ("evaluate", "score a model on a TFDS split: paper mAP, COCO AP, FROC, screening"),
     "cycle": ("cycle", "one scheduled cycle: resume training, validate, export if better"),

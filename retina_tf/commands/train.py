@@ -19,7 +19,8 @@ def add_experiment_arguments(parser):
                         help="checkpoints, TensorBoard summaries and params.yaml; reused to resume")
     parser.add_argument("--params-override", action="append", default=[],
                         help="comma-separated field=value overrides, e.g. task.train_data.global_batch_size=4")
-    parser.add_argument("--init-checkpoint", help="transfer-learning weights (local path or gs://)")
+    parser.add_argument("--init-checkpoint", help="transfer-learning weights (local path or gs://): what `retina-tf "
+                        "pretrained` wrote, or a Model Garden classification or Mask R-CNN checkpoint")
     parser.add_argument("--init-modules", help="what to take from it: backbone (default), backbone,decoder, or all")
     parser.add_argument("--data-dir", type=storage.path, help="TFDS data_dir holding e_ophtha")
 

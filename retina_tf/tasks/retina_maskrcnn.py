@@ -8,6 +8,7 @@ dataset's resolution against the exact stored lesion masks.
 
 import tensorflow as tf
 import tf_keras
+from absl import logging
 from official.core import task_factory
 from official.vision.dataloaders import input_reader, input_reader_factory
 from official.vision.tasks import maskrcnn
@@ -15,7 +16,7 @@ from official.vision.tasks import maskrcnn
 from retina_tf.configs import retina_maskrcnn as config_lib
 from retina_tf.dataloaders import eophtha_decoder, lesion_parser
 from retina_tf.evaluation import detections, report
-from retina_tf.modeling import lesion_maskrcnn
+from retina_tf.modeling import lesion_maskrcnn, pretrained
 
 
 @task_factory.register_task_cls(config_lib.RetinaMaskRCNNTask)
@@ -32,6 +33,18 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
         model(tf_keras.Input(self.task_config.model.input_size), image_shape=tf_keras.layers.Input([2]),
               training=False)   # builds the subclass, as Model Garden's task does for its model
         return model
+
+    def initialize(self, model):
+        """Restores init_checkpoint as Model Garden does, and also finds the backbone (or decoder) under the
+        trainer's `model`, so a Model Garden classification checkpoint works as it is (retina_tf.modeling.pretrained).
+        """
+        modules = pretrained.module_names(self.task_config.init_checkpoint_modules)
+        if not self.task_config.init_checkpoint or modules == ["all"]:
+            super().initialize(model)
+            return
+        read = pretrained.restore(self.task_config.init_checkpoint,
+                                  {module: getattr(model, module) for module in modules})
+        logging.info("Restored %s from %s", ", ".join(modules), read)
 
     def build_parser(self, params: config_lib.LesionDataConfig) -> lesion_parser.Parser:
         model = self.task_config.model
