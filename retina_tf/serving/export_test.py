@@ -246,7 +246,11 @@ def test_two_export_processes_started_together_publish_two_complete_versions(exp
                "--export-base", str(tmp_path)]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}) for _ in range(2)]
-    answers = [process.communicate(timeout=300) for process in processes]
+    try:
+        answers = [process.communicate(timeout=600) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()   # only if still running
     for process, (_, err) in zip(processes, answers):
         assert process.returncode == 0, err
     printed = sorted(out.split()[1] for out, _ in answers)
