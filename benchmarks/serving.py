@@ -72,10 +72,22 @@ def _cpu() -> str:
     return names[0] if names else platform.processor() or platform.machine()
 
 
-def _photograph(width: int, height: int) -> bytes:
-    image = synthetic.render_fundus(np.random.default_rng(0), width, height, exudates=True, microaneurysms=True,
-                                    cut_off=False).image
+def photograph(width: int, height: int, cut_off: bool = False, render_scale: int = 1) -> bytes:
+    """A synthetic fundus photograph as a camera's JPEG (quality 95); rendered at 1/render_scale of the size and
+    enlarged, where rendering every pixel would take long."""
+    image = synthetic.render_fundus(np.random.default_rng(0), width // render_scale, height // render_scale,
+                                    exudates=True, microaneurysms=True, cut_off=cut_off).image
+    if render_scale != 1:
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def export_weights(config_files, weights, workdir: pathlib.Path, name: str, *overrides) -> pathlib.Path:
+    """These weights as a checkpoint with its params.yaml in workdir/<name>, exported to workdir/export/<name>."""
+    model_dir = workdir / name
+    train_utils.serialize_config(_params(config_files, *overrides), str(model_dir))
+    tf.train.Checkpoint(model=weights).save(str(model_dir / "ckpt"))
+    return export.export(model_dir, workdir / "export", name)
 
 
 def _params(config_files, *overrides):
@@ -164,15 +176,15 @@ def main():
     params = _params(config_files)
     normalisation = normalisation_of(params.task.train_data.tfds_name)
     width, height = (int(v) for v in args.size.split("x"))
-    photograph = _photograph(width, height)
-    normalised, _ = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(photograph)), normalisation)
+    jpeg = photograph(width, height)
+    normalised, _ = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(jpeg)), normalisation)
     model = params.task.model
     print(f"machine: {os.cpu_count()} CPUs ({_cpu()}), {platform.system()} {platform.release()}; "
           f"TF {tf.__version__}, tf-models-official {metadata.version('tf-models-official')}")
     print(f"configuration: {'smoke_cpu.yaml' if args.smoke else 'paper (retina_maskrcnn)'}: ResNet-"
           f"{model.backbone.resnet.model_id} FPN {model.input_size[0]}x{model.input_size[1]}, "
           f"{model.detection_generator.max_num_detections} detection slots, random weights; photograph: "
-          f"synthetic {width}x{height} JPEG ({len(photograph) // 1024} KB), normalised to "
+          f"synthetic {width}x{height} JPEG ({len(jpeg) // 1024} KB), normalised to "
           f"{normalisation.output_size}x{normalisation.output_size}", flush=True)
 
     with tempfile.TemporaryDirectory() as temporary:
@@ -180,13 +192,9 @@ def main():
         weights, shift = few_lesion_model(params, normalisation, normalised, args.lesions)
         exports = {}
         for variant, threshold in (("few lesions, threshold 0.35", MIN_SCORE), ("all slots, threshold 0.0", 0.0)):
-            name = "few" if threshold else "all"
-            model_dir = workdir / name
-            train_utils.serialize_config(
-                _params(config_files, f"task.model.detection_generator.pre_nms_score_threshold={threshold}"),
-                str(model_dir))
-            tf.train.Checkpoint(model=weights).save(str(model_dir / "ckpt"))
-            exports[variant] = SavedModelPredictor(export.export(model_dir, workdir / "export", name))
+            exports[variant] = SavedModelPredictor(export_weights(
+                config_files, weights, workdir, "few" if threshold else "all",
+                f"task.model.detection_generator.pre_nms_score_threshold={threshold}"))
         del weights
         print(f"exported both variants ({time.perf_counter() - started:.0f} s so far); background bias "
               f"{shift:+.3f} lets {args.lesions} (ROI, class) pairs reach {MIN_SCORE} before NMS", flush=True)
@@ -202,7 +210,7 @@ def main():
 
         def call_export(predictor):
             def call(batch):
-                outputs = predictor.run(DEFAULT_SIGNATURE, {PHOTOGRAPHS_INPUT: tf.constant([photograph] * batch)})
+                outputs = predictor.run(DEFAULT_SIGNATURE, {PHOTOGRAPHS_INPUT: tf.constant([jpeg] * batch)})
                 return outputs["num_lesions"].mean()
             return call
 

@@ -35,6 +35,7 @@ GEOMETRY_FIELDS = ("box_ymin", "box_xmin", "box_ymax", "box_xmax", "height", "wi
 _MIN_FOV_FRACTION = 0.05   # a disc smaller than this share of the photograph is not an eye
 _BLANK_LEVEL = 12.0        # brightness (0-255) below which a photograph counts as black
 _CUT_CHORD = 0.25          # a disc edge row longer than this share of the diameter is a cut
+MIN_SIDE = 32              # pixels: the shorter side of the smallest photograph accepted (check_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,43 +48,82 @@ class FundusNormalisation:
     offset: float = 128.0
 
 
-def decode_fundus(data: tf.Tensor, max_side: int = 8192) -> tf.Tensor:
+def decode_fundus(data: tf.Tensor, max_side: int = 8192, max_pixels: int | None = None,
+                  label: str | tf.Tensor = "") -> tf.Tensor:
     """Decodes JPEG or PNG bytes to an RGB uint8 photograph, with clear errors.
 
     A 4-channel PNG loses its alpha channel (documented fallback); a grayscale
     (red-free) photograph is refused because the model learnt colour. Sizes are
     read from the header first so that a huge image is refused before it is
-    decoded into memory.
+    decoded into memory. `label` starts every refusal's message (the serving
+    graph names a photograph's place in its batch with it).
     """
     data = tf.convert_to_tensor(data, tf.string)
-    head = tf.strings.substr(data, 0, 8)
-    is_jpeg = tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff")
-    is_png = tf.equal(head, b"\x89PNG\r\n\x1a\n")
-    checks = [tf.debugging.Assert(tf.logical_or(is_jpeg, is_png), [tf.strings.format(
-        "not a JPEG or PNG photograph ({} bytes)", tf.strings.length(data))])]
-    with tf.control_dependencies(checks):
-        size = tf.cond(is_jpeg, lambda: _jpeg_size(data), lambda: _png_size(data))
-    checks = [tf.debugging.Assert(tf.reduce_max(size) <= max_side, [tf.strings.format(
-        "photograph is {} x {} pixels; the largest accepted side is {}", (size[1], size[0], max_side))])]
-    with tf.control_dependencies(checks):
+    size = photograph_size(data, max_side, max_pixels, label)
+    with tf.control_dependencies([size]):
         image = tf.io.decode_image(data, channels=0, expand_animations=False)
     channels = tf.shape(image)[-1]
-    checks = [tf.debugging.Assert(channels >= 3, [tf.strings.format(
-        "grayscale photograph ({} channel(s)); a colour RGB fundus photograph is required", channels)])]
+    checks = [check_in_order([(channels >= 3, "grayscale photograph ({} channel(s)); a colour RGB fundus "
+                                              "photograph is required", (channels,))], label)]
     with tf.control_dependencies(checks):
         image = tf.identity(image[..., :3])
     image.set_shape([None, None, 3])
     return image
 
 
+def photograph_size(data: tf.Tensor, max_side: int = 8192, max_pixels: int | None = None,
+                    label: str | tf.Tensor = "") -> tf.Tensor:
+    """(height, width) int64 of JPEG or PNG bytes, read from the header and refused there when out of bounds."""
+    data = tf.convert_to_tensor(data, tf.string)
+    head = tf.strings.substr(data, 0, 8)
+    is_jpeg = tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff")
+    is_png = tf.equal(head, b"\x89PNG\r\n\x1a\n")
+    checks = [check_in_order([(tf.logical_or(is_jpeg, is_png), "not a JPEG or PNG photograph ({} bytes)",
+                               (tf.strings.length(data),))], label)]
+    with tf.control_dependencies(checks):
+        size = tf.cond(is_jpeg, lambda: _jpeg_size(data), lambda: _png_size(data))
+    with tf.control_dependencies([check_size(size, label, max_side, max_pixels)]):
+        return tf.identity(size)
+
+
+def check_size(size: tf.Tensor, label: str | tf.Tensor = "", max_side: int | None = None,
+               max_pixels: int | None = None) -> tf.Operation:
+    """Refuses a (height, width) below MIN_SIDE or above the limits given, naming the first limit broken.
+
+    MIN_SIDE: a smaller image holds no lesion a model trained on 1440-2544 px
+    photographs could see, and the normalisation's blur needs 2 pixels a side.
+    """
+    height, width = tf.cast(size[0], tf.int64), tf.cast(size[1], tf.int64)
+    limits = [(tf.minimum(height, width) >= MIN_SIDE, "photograph is {} x {} pixels; the smallest accepted side is {}",
+               (width, height, MIN_SIDE))]
+    if max_side is not None:
+        limits.append((tf.maximum(height, width) <= max_side,
+                       "photograph is {} x {} pixels; the largest accepted side is {}", (width, height, max_side)))
+    if max_pixels is not None:
+        limits.append((height * width <= max_pixels, "photograph is {} x {} pixels ({} in all); at most {} pixels "
+                       "are accepted", (width, height, height * width, max_pixels)))
+    return check_in_order(limits, label)
+
+
+def check_in_order(checks, label: str | tf.Tensor = "") -> tf.Operation:
+    """In-graph checks, (condition, message template, values) each, run in order: a refusal names the first
+    broken one in one line, `label` then the template filled with the values."""
+    check = tf.no_op()
+    for holds, template, values in checks:
+        with tf.control_dependencies([check]):
+            message = tf.strings.format(template, values) if values else tf.constant(template)
+            check = tf.debugging.Assert(holds, [tf.strings.join([label, message])])
+    return check
+
+
 def _jpeg_size(data):
-    return tf.image.extract_jpeg_shape(data)[:2]
+    return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
 
 
 def _png_size(data):
     # IHDR: width and height as big-endian uint32 at bytes 16..24.
     raw = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8)
-    raw = tf.cast(tf.pad(raw, [[0, 8 - tf.shape(raw)[0]]]), tf.int32)
+    raw = tf.cast(tf.pad(raw, [[0, 8 - tf.shape(raw)[0]]]), tf.int64)
     width = raw[0] * 2**24 + raw[1] * 2**16 + raw[2] * 2**8 + raw[3]
     height = raw[4] * 2**24 + raw[5] * 2**16 + raw[6] * 2**8 + raw[7]
     return tf.stack([height, width])
@@ -126,7 +166,7 @@ def _circle_extent(start, end, length, first, last, diameter):
     return (tf.where(cut, centre - radius, start), tf.where(cut, centre + radius, end), cut)
 
 
-def find_field_of_view(image: tf.Tensor) -> tf.Tensor:
+def find_field_of_view(image: tf.Tensor, label: str | tf.Tensor = "") -> tf.Tensor:
     """The eye box [y0, x0, y1, x1] (int32, original pixels, end exclusive), stretched to a square later.
 
     The disc is what is brighter than a threshold relative to the photograph's
@@ -144,9 +184,8 @@ def find_field_of_view(image: tf.Tensor) -> tf.Tensor:
         total = tf.cast(cumulative[-1], tf.float32)
         return tf.cast(tf.argmax(tf.cast(cumulative, tf.float32) >= quantile * total), tf.float32)
 
-    blank = tf.debugging.Assert(
-        level(0.999) >= _BLANK_LEVEL,
-        ["fundus photograph is blank (all pixels nearly black): no field of view"])
+    blank = check_in_order([(level(0.999) >= _BLANK_LEVEL,
+                             "fundus photograph is blank (all pixels nearly black): no field of view", ())], label)
     with tf.control_dependencies([blank]):
         threshold = tf.clip_by_value(0.15 * level(0.95), 8.0, 60.0)
     disc = tf.cast(brightness > threshold, tf.int32)
@@ -156,9 +195,10 @@ def find_field_of_view(image: tf.Tensor) -> tf.Tensor:
     y0, y1 = _run_around(rows, 0.02)
     columns = tf.reduce_sum(disc[y0:y1], axis=0)
     area = tf.reduce_sum(rows[y0:y1])
-    found = tf.debugging.Assert(
+    found = check_in_order([(
         tf.cast(area, tf.float32) >= _MIN_FOV_FRACTION * tf.cast(height * width, tf.float32),
-        [f"no field of view found: the bright disc covers less than {_MIN_FOV_FRACTION:.0%} of the photograph"])
+        f"no field of view found: the bright disc covers less than {_MIN_FOV_FRACTION:.0%} of the photograph", ())],
+        label)
 
     rows_f, columns_f = tf.cast(rows, tf.float32), tf.cast(columns, tf.float32)
     top, bottom, cut_v = _circle_extent(
@@ -230,18 +270,20 @@ def _resize_square(image: tf.Tensor, size: int) -> tf.Tensor:
         lambda: tf.image.resize(image, [size, size], method="bilinear"))
 
 
-def normalise_fundus(image: tf.Tensor, config: FundusNormalisation = FundusNormalisation()
-                     ) -> tuple[tf.Tensor, tf.Tensor]:
+def normalise_fundus(image: tf.Tensor, config: FundusNormalisation = FundusNormalisation(),
+                     label: str | tf.Tensor = "") -> tuple[tf.Tensor, tf.Tensor]:
     """Normalises an RGB uint8 photograph; returns (S x S x 3 uint8, geometry [6]).
 
     Ben Graham's formula runs at the crop's resolution and saturates before
     the final resize, in the paper's order: bright exudate edges saturate
     there, and swapping the two steps would change them by tens of levels.
     The blur is rounded like OpenCV's uint8 blur that the paper's data saw.
+    `label` starts every refusal's message, as in decode_fundus.
     """
     image = tf.convert_to_tensor(image)
     tf.debugging.assert_equal(tf.shape(image)[-1], 3, message="fundus photograph must be RGB (3 channels)")
-    box = find_field_of_view(image)
+    with tf.control_dependencies([check_size(tf.shape(image)[:2], label)]):
+        box = find_field_of_view(image, label)
     crop = tf.cast(_crop_box(image, box), tf.float32)
     blurred = tf.round(_ben_graham_blur(crop, config.blur_sigma))
     enhanced = tf.clip_by_value(
@@ -249,6 +291,13 @@ def normalise_fundus(image: tf.Tensor, config: FundusNormalisation = FundusNorma
     normalised = tf.round(_resize_square(enhanced, config.output_size))
     size = config.output_size
     return tf.ensure_shape(tf.cast(normalised, tf.uint8), [size, size, 3]), _geometry_vector(box, image)
+
+
+def photograph_normaliser(config: FundusNormalisation = FundusNormalisation()):
+    """normalise_fundus as one tf.function for photographs of every size: traced once, where a plain
+    tf.function retraces (and warns) for each new size."""
+    return tf.function(lambda image: normalise_fundus(image, config),
+                       input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
 
 
 def normalise_lesion_mask(mask: tf.Tensor, geometry: tf.Tensor, output_size: int = 1024) -> tf.Tensor:

@@ -134,3 +134,9 @@ def test_small_output_sizes_and_photographs_smaller_than_the_output():
     assert normalised.shape == (512, 512, 3) and normalised.dtype == tf.uint8
     reference = fundus_reference.reference_normalise(photo.image, geometry.numpy()[:4].astype(int), 512)
     assert np.abs(normalised.numpy().astype(int) - reference.astype(int)).mean() <= 1.5
+
+
+def test_a_photograph_too_small_to_normalise_names_the_smallest_side():
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        _normalise(tf.constant(np.full((1, 1, 3), 200, np.uint8)))
+    assert describe(raised.value) == "photograph is 1 x 1 pixels; the smallest accepted side is 32"

@@ -28,7 +28,7 @@ def test_the_client_gets_what_local_prediction_gives(served, local_predictor, ph
 
 def test_a_refused_photograph_carries_the_servers_reason(served, photograph_bytes):
     with RetinaClient(served.target) as client:
-        with pytest.raises(PhotographRejected, match=r"^not a JPEG or PNG photograph \(4 bytes\)$"):
+        with pytest.raises(PhotographRejected, match=r"^photographs\[1\]: not a JPEG or PNG photograph \(4 bytes\)$"):
             client.predict([photograph_bytes[0], b"%PDF"])
 
 

@@ -3,10 +3,15 @@
 Subclasses Model Garden's DetectionModule. `serving_default` takes a batch of
 encoded JPEG/PNG photographs of any size and runs, inside the graph, the very
 fundus normalisation that built the dataset, then the model, then maps boxes
-back to each original photograph. `normalised` takes already-normalised
-images. Both return the same keys; masks stay M x M probabilities over each
-box (paste one into the photograph by resizing it to its box and
-thresholding at 0.5: `retina_tf.serving.lesion_records.lesion_masks`).
+back to each original photograph, within the pixel budget of
+retina_tf.serving.protocol: every header is checked, and the request's
+total, before any photograph is decoded, and the photographs are then
+decoded and normalised one at a time, so memory follows the largest one. In
+a batch of more than one, a refusal starts with the photograph's place,
+`photographs[i]: `. `normalised` takes already-normalised images. Both
+return the same keys; masks stay M x M probabilities over each box (paste
+one into the photograph by resizing it to its box and thresholding at 0.5:
+`retina_tf.serving.lesion_records.lesion_masks`).
 
 The model inside both signatures is frozen: its weights are constants of
 the graph, not variables, which TensorFlow optimises further (most likely
@@ -25,15 +30,23 @@ from tensorflow.python.framework import convert_to_constants
 from retina_tf import LESION_CLASSES
 from retina_tf.data import fundus
 from retina_tf.modeling import lesion_maskrcnn
-from retina_tf.serving.protocol import DEFAULT_SIGNATURE, IMAGES_INPUT, NORMALISED_SIGNATURE, PHOTOGRAPHS_INPUT
+from retina_tf.serving.protocol import (
+    DEFAULT_SIGNATURE,
+    IMAGES_INPUT,
+    MAX_BATCH_PHOTOGRAPHS,
+    MAX_BATCH_PIXELS,
+    MAX_PHOTOGRAPH_PIXELS,
+    MAX_PHOTOGRAPH_SIDE,
+    NORMALISED_SIGNATURE,
+    PHOTOGRAPHS_INPUT,
+)
 
 
 class FundusDetectionModule(detection.DetectionModule):
     """Model Garden's detection export with fundus normalisation and lesion outputs."""
 
-    def __init__(self, params, normalisation: fundus.FundusNormalisation, max_side: int = 8192, **kwargs):
+    def __init__(self, params, normalisation: fundus.FundusNormalisation, **kwargs):
         self._normalisation = normalisation
-        self._max_side = max_side
         kwargs.setdefault("batch_size", None)
         # The model runs at the size it was trained at; Model Garden's
         # preprocessing resizes the normalised photograph to it.
@@ -84,18 +97,32 @@ class FundusDetectionModule(detection.DetectionModule):
             "geometry": geometry,
         }
 
-    def _decode_and_normalise(self, data: tf.Tensor):
-        return fundus.normalise_fundus(fundus.decode_fundus(data, self._max_side), self._normalisation)
-
     @tf.function
     def inference_from_image_bytes(self, inputs: tf.Tensor):
         size = self._normalisation.output_size
-        check = tf.debugging.Assert(tf.size(inputs) > 0, ["empty request: no photograph"])
-        with tf.device("cpu:0"), tf.control_dependencies([check]):
-            images, geometry = tf.map_fn(
-                self._decode_and_normalise, inputs,
-                fn_output_signature=(tf.TensorSpec([size, size, 3], tf.uint8), tf.TensorSpec([6], tf.float32)))
+        count = tf.size(inputs, out_type=tf.int64)
+        labels = _batch_labels(count)
+        with tf.device("cpu:0"):
+            with tf.control_dependencies([fundus.check_in_order([
+                    (count > 0, "empty request: no photograph", ()),
+                    (count <= MAX_BATCH_PHOTOGRAPHS, "request holds {} photographs; at most {} per request",
+                     (count, MAX_BATCH_PHOTOGRAPHS))])]):
+                sizes = tf.map_fn(
+                    lambda item: fundus.photograph_size(item[1], MAX_PHOTOGRAPH_SIDE, MAX_PHOTOGRAPH_PIXELS, item[0]),
+                    (labels, inputs), fn_output_signature=tf.TensorSpec([2], tf.int64))
+            pixels = tf.reduce_sum(sizes[:, 0] * sizes[:, 1])
+            with tf.control_dependencies([fundus.check_in_order([
+                    (pixels <= MAX_BATCH_PIXELS, "request holds {} photographs of {} pixels in all; at most {} "
+                     "pixels per request", (count, pixels, MAX_BATCH_PIXELS))])]):
+                images, geometry = tf.map_fn(   # one photograph at a time: memory follows the largest
+                    self._decode_and_normalise, (labels, inputs), parallel_iterations=1,
+                    fn_output_signature=(tf.TensorSpec([size, size, 3], tf.uint8), tf.TensorSpec([6], tf.float32)))
         return self._lesions(images, geometry)
+
+    def _decode_and_normalise(self, item):
+        label, data = item
+        image = fundus.decode_fundus(data, MAX_PHOTOGRAPH_SIDE, MAX_PHOTOGRAPH_PIXELS, label)
+        return fundus.normalise_fundus(image, self._normalisation, label)
 
     @tf.function
     def inference_from_image_tensors(self, inputs: tf.Tensor):
@@ -113,3 +140,10 @@ class FundusDetectionModule(detection.DetectionModule):
             NORMALISED_SIGNATURE: self.inference_from_image_tensors.get_concrete_function(
                 tf.TensorSpec([None, size, size, 3], tf.uint8, name=IMAGES_INPUT)),
         }
+
+
+def _batch_labels(count: tf.Tensor) -> tf.Tensor:
+    """What starts each photograph's refusal: its place, `photographs[i]: `, in a batch of more than one."""
+    places = tf.strings.join([f"{PHOTOGRAPHS_INPUT}[", tf.strings.as_string(tf.range(count)), "]: "])
+    return tf.where(count > 1, places, tf.fill([count], ""))
+

@@ -8,7 +8,9 @@ the signature defaults to serving_default, inputs and outputs travel as
 TensorProtos, a photograph the model refuses is INVALID_ARGUMENT with its
 one-line reason, anything else INTERNAL, and no failed request stops the
 server. Like TF Serving it loads the highest version and replays the
-export's warm-up requests before it listens.
+export's warm-up requests before it answers. Unlike gRPC's default it owns
+its port alone; it runs WORKERS requests at once and queues up to
+MAX_REQUESTS (beyond: RESOURCE_EXHAUSTED); TLS is optional.
 """
 
 import logging
@@ -157,19 +159,41 @@ class ModelService:
         return response
 
 
-def start_server(export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME, port: int = 0,
-                 host: str = "127.0.0.1", max_workers: int = 8) -> tuple[grpc.Server, int]:
-    """Loads the highest version of <export_base>/<model_name>, warms it up and listens; port 0 picks a free one."""
+# One photograph request at a time per worker thread: TensorFlow already spreads one across the cores, and
+# memory grows with every request running at once (benchmarks/serving_memory.py). The queue beyond them is
+# answered RESOURCE_EXHAUSTED, and holds at most MAX_MESSAGE_BYTES a request.
+WORKERS = 2
+MAX_REQUESTS = 8   # running and queued
 
-    service = ModelService(SavedModelPredictor(storage.path(export_base) / model_name), model_name)
-    service.warm_up()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=MESSAGE_OPTIONS)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
+
+def start_server(export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME, port: int = 0,
+                 host: str = "127.0.0.1", workers: int = WORKERS, max_requests: int = MAX_REQUESTS,
+                 certificate_chain: bytes | None = None, private_key: bytes | None = None
+                 ) -> tuple[grpc.Server, int]:
+    """Listens on host:port (0 picks a free one), then loads the highest version of <export_base>/<model_name>,
+    warms it up and serves it; over TLS with the PEM certificate chain and private key where given.
+
+    The port is taken first, so a port in use is refused before the model loads: gRPC's SO_REUSEPORT,
+    which would let a second server share it and split the requests, is off.
+    """
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), maximum_concurrent_rpcs=max_requests,
+                         options=(*MESSAGE_OPTIONS, ("grpc.so_reuseport", 0)))
+    address = f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        if certificate_chain or private_key:
+            bound = server.add_secure_port(address, grpc.ssl_server_credentials([(private_key, certificate_chain)]))
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError as error:
-        raise UserError(f"cannot listen on {host}:{port}: the port is taken or the address is not "
-                        "this machine's") from error
+        tls = ", or the TLS certificate and key are not a PEM pair" if certificate_chain or private_key else ""
+        raise UserError(f"cannot listen on {address}: the port is taken or the address is not "
+                        f"this machine's{tls}") from error
+    try:
+        service = ModelService(SavedModelPredictor(storage.path(export_base) / model_name), model_name)
+        service.warm_up()
+    except BaseException:
+        server.stop(None)   # gives the port back
+        raise
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
     server.start()
     return server, bound
-

@@ -1,6 +1,10 @@
 """Tests for `retina-tf serve`: TF Serving's PredictionService protocol, spoken by raw stubs."""
 
+import pathlib
+import shutil
 import socket
+import subprocess
+import threading
 
 import grpc
 import numpy as np
@@ -17,7 +21,9 @@ from tensorflow_serving.apis import (
 from retina_tf.commands import main as cli
 from retina_tf.errors import UserError
 from retina_tf.serving import grpc_server
+from retina_tf.serving.client import RetinaClient
 from retina_tf.serving.export_test import BAD_REQUESTS
+from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import OUTPUT_KEYS
 
 
@@ -132,3 +138,73 @@ def test_a_taken_port_is_named(exported):
         port = taken.getsockname()[1]
         with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}: the port is taken"):
             grpc_server.start_server(exported.export_base, "retina", port=port)
+
+
+def test_a_port_another_model_server_listens_on_is_refused(served):
+    # gRPC binds with SO_REUSEPORT by default: a second server would share the port and split the requests.
+    port = int(served.target.rsplit(":", 1)[1])
+    with pytest.raises(UserError, match=f"^cannot listen on 127.0.0.1:{port}: the port is taken"):
+        grpc_server.start_server("/nonexistent-export-base", "retina", port=port)
+
+
+@pytest.fixture(name="blocked_predictions")
+def fixture_blocked_predictions(monkeypatch):
+    """Predictions wait for `release` once they have set `entered`: requests stay in flight while a test looks."""
+    entered, release = threading.Event(), threading.Event()
+    run = SavedModelPredictor.run
+
+    def blocked_run(self, *args, **kwargs):
+        entered.set()
+        assert release.wait(60)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(SavedModelPredictor, "run", blocked_run)
+    yield entered, release
+    release.set()
+
+
+def test_requests_over_the_concurrency_limit_are_resource_exhausted(exported, photograph_bytes, blocked_predictions):
+    entered, release = blocked_predictions
+    release.set()
+    server, port = grpc_server.start_server(exported.export_base, workers=1, max_requests=1)   # warms up unblocked
+    release.clear()
+    entered.clear()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            first = stub.Predict.future(_request(photograph_bytes[:1]), timeout=60)
+            assert entered.wait(60)
+            error = _refusal(stub, _request(photograph_bytes[:1]))
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            release.set()
+            assert first.result().outputs["num_lesions"]
+    finally:
+        server.stop(None)
+
+
+def self_signed_certificate(folder: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """(certificate, private key) PEM files for localhost and 127.0.0.1, made by the openssl binary."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl binary makes the test certificate")
+    certificate, key = folder / "server.crt", folder / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(certificate)], check=True, capture_output=True)
+    return certificate, key
+
+
+def test_tls_serves_the_client_that_trusts_the_certificate(exported, photograph_bytes, tmp_path, capsys):
+    certificate, key = self_signed_certificate(tmp_path)
+    photograph = tmp_path / "photograph.jpg"
+    photograph.write_bytes(photograph_bytes[0])
+    server, port = grpc_server.start_server(exported.export_base, certificate_chain=certificate.read_bytes(),
+                                            private_key=key.read_bytes())
+    try:
+        assert cli.main(["predict", "--server", f"localhost:{port}", "--root-certificates", str(certificate),
+                         str(photograph), "--out", str(tmp_path / "out")]) == 0
+        assert "1 of 1 photographs predicted" in capsys.readouterr().out
+        with RetinaClient(f"localhost:{port}", retries=0, timeout=10) as plaintext:
+            with pytest.raises(UserError, match="UNAVAILABLE"):
+                plaintext.predict(photograph_bytes[:1])
+    finally:
+        server.stop(None)

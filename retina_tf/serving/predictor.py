@@ -34,7 +34,10 @@ class SavedModelPredictor:
         try:
             outputs = self._model.signatures[signature](**inputs)
         except tf.errors.InvalidArgumentError as error:
-            raise PhotographRejected(describe(error)) from error
+            reason = describe(error)
+            if signature == protocol.DEFAULT_SIGNATURE:
+                reason = _place_of_undecodable(reason, inputs[protocol.PHOTOGRAPHS_INPUT])
+            raise PhotographRejected(reason) from error
         return {key: value.numpy() for key, value in outputs.items()}
 
     def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None
@@ -43,3 +46,22 @@ class SavedModelPredictor:
         outputs = self.run(protocol.DEFAULT_SIGNATURE,
                            {protocol.PHOTOGRAPHS_INPUT: tf.constant(list(photographs), tf.string)})
         return lesion_records.batch_lesions(outputs, names)
+
+
+def _place_of_undecodable(reason: str, photographs: tf.Tensor) -> str:
+    """The reason, starting with `photographs[i]: ` where the graph could not name the photograph.
+
+    The graph names the photograph of every refusal it checks; a decoder's own
+    error (a corrupt JPEG behind a valid header) has no place in a batch, so
+    the photographs are decoded here one by one, after the graph passed all
+    their headers, until one fails.
+    """
+    named = reason.startswith((f"{protocol.PHOTOGRAPHS_INPUT}[", "request holds"))   # or the request's budget
+    if named or photographs.shape.rank != 1 or len(photographs) < 2:
+        return reason
+    for index, data in enumerate(photographs):
+        try:
+            tf.io.decode_image(data, expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            return f"{protocol.PHOTOGRAPHS_INPUT}[{index}]: {reason}"
+    return reason

@@ -18,6 +18,19 @@ EXTRA_FOLDER = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"   # replayed by TF Serving at load
 METADATA_FILE = "retina_tf.json"             # what was exported: checkpoint, normalisation, figures
 
+# The pixel budget of serving_default, checked in the graph from the photographs' headers before anything is
+# decoded, so TF Serving keeps it too. Memory follows the largest photograph (one is decoded and normalised at
+# a time, and the crop squared for the normalisation can reach its longer side squared) and the number of
+# photographs (the model runs on all of them at once); the total bounds the work of one call.
+# 24 Mpx: 6000x4000, the 24-megapixel camera bodies some fundus cameras carry; IDRiD's 4288x2848 (12.2 Mpx)
+# and e-ophtha's largest, 2544x1696 (4.3 Mpx), fit with room to spare.
+MAX_PHOTOGRAPH_PIXELS = 24_000_000
+MAX_PHOTOGRAPH_SIDE = 6000
+# Four photographs a call (`retina-tf predict`'s batch, batching.config's max_batch_size) and 50 Mpx in all:
+# four of IDRiD's size (48.9 Mpx) or two of the largest.
+MAX_BATCH_PHOTOGRAPHS = 4
+MAX_BATCH_PIXELS = 50_000_000
+
 # A batch of full-size fundus photographs in, masks out.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MESSAGE_OPTIONS = (("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
