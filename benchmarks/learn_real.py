@@ -29,7 +29,6 @@ import tensorflow_datasets as tfds
 import tf_keras
 from official.core import task_factory
 from official.vision.ops import preprocess_ops
-from pycocotools import mask as mask_util
 
 from retina_tf import LESION_CLASSES, train_lib
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
@@ -83,24 +82,7 @@ def write_overlays(results, data_dir: pathlib.Path, out: pathlib.Path, threshold
     written = []
     for example in tfds.as_numpy(tfds.load(DATASET, split="train", data_dir=str(data_dir))):
         result = by_id[int(example["image/id"])]
-        truth, found = result.ground_truth, result.predictions
-        found = found.select(found.scores >= threshold)
-        annotated = example["image"]
-        for label, name in enumerate(LESION_CLASSES, start=1):
-            masks = [mask_util.decode(rle) for rle, own in zip(truth.masks, truth.labels) if own == label]
-            if masks:
-                annotated = visualise.outline(annotated, np.any(masks, axis=0), visualise.LESION_COLOURS[name])
-        names = [LESION_CLASSES[label - 1] for label in found.labels]
-        drawn = visualise.draw_lesions(example["image"], found.boxes, names,
-                                       [mask_util.decode(rle) for rle in found.masks], found.scores)
-        counts = {name: (int((truth.labels == label).sum()), int((found.labels == label).sum()))
-                  for label, name in enumerate(LESION_CLASSES, start=1)}
-        sheet = np.concatenate([
-            visualise.legend(annotated, [(f"{name}: {annotated_count} annotated", visualise.LESION_COLOURS[name])
-                                         for name, (annotated_count, _) in counts.items()]),
-            np.zeros((annotated.shape[0], 8, 3), np.uint8),
-            visualise.legend(drawn, [(f"{name}: {found_count} found at {threshold}", visualise.LESION_COLOURS[name])
-                                     for name, (_, found_count) in counts.items()])], axis=1)
+        sheet = visualise.result_sheet(example["image"], result, threshold)
         stem = pathlib.PurePath(example["image/filename"].decode()).stem
         written.append(visualise.write_png(out / f"{stem}.png", sheet))
     return written

@@ -24,9 +24,9 @@ METRIC = "paper_mAP50"
 
 
 def run_cycle(params: cfg.ExperimentConfig, model_dir: str | os.PathLike, export_base: str | os.PathLike,
-              model_name: str = DEFAULT_MODEL_NAME) -> str:
-    """Runs one cycle and returns its summary line."""
-    trained = train(params, model_dir, mode="train")
+              model_name: str = DEFAULT_MODEL_NAME, verbose: bool = False) -> str:
+    """Runs one cycle and returns its summary line (verbose: orbit's output instead of a progress line)."""
+    trained = train(params, model_dir, mode="train", verbose=verbose)
     if not trained.is_chief:   # multi-worker: one worker validates and exports
         return f"cycle: step {trained.step}/{trained.train_steps}; the chief validates and exports"
     # params.yaml in model_dir names the data_dir training used (TFDS's default when none was given).

@@ -12,6 +12,7 @@ import dataclasses
 import pathlib
 import time
 
+import tensorflow_datasets as tfds
 from absl import logging
 
 from retina_tf import datasets
@@ -37,6 +38,7 @@ class DemoSettings:
     manual_dir: pathlib.Path | None = None
     config_files: tuple = ()            # experiment YAML; default the smoke configuration
     predict: int = 4                    # photographs sent through the gRPC client
+    verbose: bool = False               # TensorFlow's and Model Garden's full logging, no progress line
 
 
 class _Stages:
@@ -57,7 +59,9 @@ class _Stages:
 
 
 def run_demo(settings: DemoSettings):
-    logging.set_verbosity(logging.WARNING)   # the demo prints its own progress
+    logging.set_verbosity(logging.INFO if settings.verbose else logging.WARNING)   # the demo prints its progress
+    if not settings.verbose:
+        tfds.disable_progress_bar()   # under a pipe each bar's update is a line of its own
     workdir = settings.workdir
     stage = _Stages()
     stage("e-ophtha photographs" + ("" if settings.manual_dir else " (synthetic)"))
@@ -73,7 +77,7 @@ def run_demo(settings: DemoSettings):
     params = experiment_params(config_files, overrides, data_dir=data_dir)
     stage(f"training {params.trainer.train_steps} steps (ResNet-{params.task.model.backbone.resnet.model_id} FPN, "
           f"{params.task.model.input_size[0]}x{params.task.model.input_size[1]}) -> {model_dir}")
-    trained = train(params, model_dir, mode="train")
+    trained = train(params, model_dir, mode="train", verbose=settings.verbose)
     print(f"  at step {trained.step} of {trained.train_steps}; TensorBoard: tensorboard --logdir {model_dir}")
     stage(f"evaluation on the test split -> {workdir / 'report'}")
     headline, checkpoint = _evaluation(model_dir, data_dir, workdir / "report")
@@ -171,7 +175,5 @@ def _predictions(export_base: pathlib.Path, photographs: list[pathlib.Path], out
     for path, lesions in zip(photographs, found):
         json_path, png_path = lesion_records.write_outputs(lesions, eophtha.read_photograph(path), out)
         overlays.append(png_path)
-        counts = lesions.counts()
-        print(f"  {path.name}: {counts['exudate']} exudates, {counts['microaneurysm']} microaneurysms "
-              f"-> {json_path.name}, {png_path.name}")
+        print(f"  {path.name}: {', '.join(lesions.count_texts().values())} -> {json_path.name}, {png_path.name}")
     return overlays

@@ -5,9 +5,11 @@ the latest checkpoint and training goes on from its step (scheduled and
 preemptible VMs); a finished run started again does nothing. SIGTERM or
 Ctrl-C saves a checkpoint at the current step first (retina_tf.preemption). The distribution
 strategy comes from `runtime` (mirrored over local GPUs, multi_worker_mirrored
-across VMs through TF_CONFIG, one device on a CPU).
+across VMs through TF_CONFIG, one device on a CPU). Unless verbose, a progress
+line (retina_tf.progress) replaces what orbit's controller prints.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -19,7 +21,7 @@ from official.core import config_definitions as cfg
 from official.core import task_factory, train_lib, train_utils
 from official.modeling import performance
 
-from retina_tf import preemption, storage
+from retina_tf import preemption, progress, storage
 from retina_tf.errors import Preempted, UserError, describe
 
 
@@ -31,8 +33,12 @@ class TrainResult:
     is_chief: bool = True   # the worker that writes checkpoints and summaries (every worker but under multi-worker)
 
 
-def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval") -> TrainResult:
-    """Runs (or resumes) the experiment in model_dir; returns where it ended."""
+def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval", verbose: bool = False
+          ) -> TrainResult:
+    """Runs (or resumes) the experiment in model_dir; returns where it ended.
+
+    verbose keeps orbit's own output (each loop's dict of losses) instead of the progress line.
+    """
     model_dir = storage.path(model_dir)
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -51,21 +57,42 @@ def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval")
         task = task_factory.get_task(params.task, logging_dir=str(model_dir))
     stop = preemption.StopOnSignal(strategy)
     is_chief = strategy.extended.should_checkpoint
-    runner = _Runner(
-        distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir),
-        train_actions=[stop], save_summary=is_chief)
-    stop.attach(runner.checkpoint_manager, runner.trainer.global_step)
-    try:
-        with stop.catching_signals():
-            runner.run()
-    except Preempted as preempted:   # every worker names the model_dir (a non-chief saved into a temporary one)
-        raise Preempted(preempted.step, model_dir) from None
-    finally:
-        if not is_chief and runner.checkpoint_manager is not None:
-            shutil.rmtree(runner.checkpoint_manager.directory, ignore_errors=True)
+    reporter = None if verbose else progress.TrainingProgress(   # an epoch is the checkpoint interval
+        params.trainer.train_steps, params.trainer.checkpoint_interval, params.task.train_data.global_batch_size)
+    with _orbit_output(verbose):
+        runner = _Runner(
+            distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir),
+            train_actions=[stop] if reporter is None else [reporter.train_action, stop],
+            eval_actions=[] if reporter is None else [reporter.eval_action], save_summary=is_chief)
+        stop.attach(runner.checkpoint_manager, runner.trainer.global_step)
+        try:
+            with stop.catching_signals():
+                if reporter is not None:
+                    reporter.attach(runner.trainer.global_step)
+                    if "train" in mode:
+                        reporter.start()
+                runner.run()
+        except Preempted as preempted:   # every worker names the model_dir (a non-chief saved into a temporary one)
+            raise Preempted(preempted.step, model_dir) from None
+        finally:
+            if reporter is not None:
+                reporter.finish()
+            if not is_chief and runner.checkpoint_manager is not None:
+                shutil.rmtree(runner.checkpoint_manager.directory, ignore_errors=True)
     step = int(runner.trainer.global_step.numpy())   # a non-chief reading model_dir would race the chief
     return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir,
                        is_chief=is_chief)
+
+
+@contextlib.contextmanager
+def _orbit_output(verbose: bool):
+    """Unless verbose, what orbit's controller prints (each loop's outputs, which it also logs) goes nowhere;
+    the progress reporter keeps the stdout it was made with."""
+    if verbose:
+        yield
+        return
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
 
 
 class _Runner(train_lib.OrbitExperimentRunner):

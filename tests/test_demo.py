@@ -1,6 +1,7 @@
 """The main job end to end: `retina-tf demo` in a small workdir, fewest steps."""
 
 import json
+import re
 
 from retina_tf.commands import main as cli
 
@@ -10,6 +11,10 @@ def test_demo_runs_every_stage_and_leaves_its_artefacts(tmp_path, capsys):
     assert cli.main(["demo", "--workdir", str(workdir), "--photographs", "4", "--steps", "20", "--predict", "2"]) == 0
     out = capsys.readouterr().out
     assert "[8/8] summary" in out
+    # training shows its progress, rate and time left, and none of Model Garden's loss dictionaries
+    assert re.search(r"^step 20/20 \(100%\) \| epoch 4/4 \| loss .* images/s \| \d+:\d\d elapsed, 0:00 left", out, re.M)
+    assert "{'frcnn_box_loss'" not in out and "train | step:" not in out
+    assert len(out.splitlines()) < 120
     assert (workdir / "e-ophtha" / "e_optha_EX" / "EX").is_dir()
     assert list((workdir / "normalised").glob("*.png"))
     assert (workdir / "dataset_examples.png").stat().st_size > 10_000

@@ -3,9 +3,6 @@
 Ends with one summary line; the exit status is 0 when the cycle completed.
 """
 
-
-from absl import logging
-
 from retina_tf import storage
 from retina_tf.commands import train
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
@@ -20,5 +17,6 @@ def add_arguments(parser):
 def run(args):
     from retina_tf.cycle import run_cycle  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
-    logging.set_verbosity(logging.INFO)
-    print(run_cycle(train.experiment_params(args), args.model_dir, args.export_base, args.model_name))
+    train.set_logging(args)
+    print(run_cycle(train.experiment_params(args), args.model_dir, args.export_base, args.model_name,
+                    verbose=args.verbose))

@@ -2,6 +2,8 @@
 
 import pathlib
 
+from retina_tf.commands.train import add_verbose_argument
+
 
 def add_arguments(parser):
     parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("demo"),
@@ -16,6 +18,7 @@ def add_arguments(parser):
                         help="experiment YAML (default configs/smoke_cpu.yaml); repeat to layer files, e.g. "
                              "configs/smoke_cpu.yaml then configs/real_cpu.yaml")
     parser.add_argument("--predict", type=int, default=4, help="photographs sent through the gRPC client")
+    add_verbose_argument(parser)
 
 
 def run(args):
@@ -23,4 +26,4 @@ def run(args):
 
     demo.run_demo(demo.DemoSettings(workdir=args.workdir, photographs=args.photographs, steps=args.steps,
                                     manual_dir=args.manual_dir, config_files=tuple(args.config or ()),
-                                    predict=args.predict))
+                                    predict=args.predict, verbose=args.verbose))

@@ -5,7 +5,8 @@ Each subcommand is a module of retina_tf.commands, registered here through
 `retina-tf --help` answers at once. Failures end with one line on stderr and
 a non-zero status, which is what cron, systemd and batch schedulers read
 (75, EX_TEMPFAIL, when training was preempted and saved a checkpoint to resume from);
-set RETINA_TF_DEBUG=1 for the full traceback.
+set RETINA_TF_DEBUG=1 for the full traceback and TensorFlow's and Model Garden's full logging
+(as `--verbose` does for train, cycle and demo).
 """
 
 import argparse
@@ -45,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    args.verbose = getattr(args, "verbose", False) or bool(os.environ.get("RETINA_TF_DEBUG"))
+    if not args.verbose:   # TensorFlow's C++ start-up lines (cuInit, oneDNN, cpu_feature_guard), read at its import
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         return args.run(args) or 0
     except Preempted as stop:

@@ -23,6 +23,18 @@ def add_experiment_arguments(parser):
                         "pretrained` wrote, or a Model Garden classification or Mask R-CNN checkpoint")
     parser.add_argument("--init-modules", help="what to take from it: backbone (default), backbone,decoder, or all")
     parser.add_argument("--data-dir", type=storage.path, help="TFDS data_dir holding e_ophtha")
+    add_verbose_argument(parser)
+
+
+def add_verbose_argument(parser):
+    parser.add_argument("--verbose", action="store_true",
+                        help="TensorFlow's and Model Garden's full logging instead of a progress line "
+                             "(also RETINA_TF_DEBUG=1)")
+
+
+def set_logging(args):
+    """Model Garden reports through absl at INFO; the progress line replaces that unless --verbose."""
+    logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
 
 
 def experiment_params(args):
@@ -36,7 +48,7 @@ def experiment_params(args):
 def run(args):
     from retina_tf.train_lib import train  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
-    logging.set_verbosity(logging.INFO)   # Model Garden reports steps, losses and rates through absl
-    result = train(experiment_params(args), args.model_dir, args.mode)
+    set_logging(args)
+    result = train(experiment_params(args), args.model_dir, args.mode, verbose=args.verbose)
     print(f"retina-tf train: done at step {result.step} of {result.train_steps}; "
           f"checkpoints and TensorBoard summaries in {result.model_dir}")

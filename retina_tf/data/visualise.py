@@ -9,6 +9,7 @@ import tensorflow as tf
 from etils import epath
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from pycocotools import mask as mask_util
 
 from retina_tf import LESION_CLASSES, storage
 from retina_tf.data import eophtha, fundus, instance_masks
@@ -16,6 +17,13 @@ from retina_tf.data import eophtha, fundus, instance_masks
 # RGB outline colours per lesion type; chosen to stand out on both the orange
 # photograph and the grey normalised image.
 LESION_COLOURS = {"exudate": (255, 235, 0), "microaneurysm": (0, 230, 255)}
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def drawing_scale(shape) -> float:
+    """How much larger than at 1000 px lines, text and legend are drawn, so that they read the same on a
+    photograph of any size seen whole: 1 up to 1000 px, 4.3 on a 4288x2848 photograph."""
+    return max(1.0, max(shape[:2]) / 1000)
 
 
 def outline(image: np.ndarray, mask: np.ndarray, colour, thickness: int = 1) -> np.ndarray:
@@ -26,11 +34,14 @@ def outline(image: np.ndarray, mask: np.ndarray, colour, thickness: int = 1) -> 
     return drawn
 
 
-def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None, thickness: int = 1) -> np.ndarray:
-    """Boxes (ymin, xmin, ymax, xmax pixels), mask outlines and scores, coloured by lesion type.
+def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None) -> np.ndarray:
+    """Boxes (ymin, xmin, ymax, xmax pixels), mask outlines and scores, coloured by lesion type, at the
+    image's drawing_scale.
 
     labels are lesion names; masks, when given, are full-size boolean masks.
     """
+    scale = drawing_scale(image.shape)
+    thickness = round(scale)
     drawn = np.ascontiguousarray(image.copy())
     for index, (box, label) in enumerate(zip(boxes, labels)):
         colour = tuple(int(c) for c in LESION_COLOURS[label])
@@ -39,18 +50,45 @@ def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None, thic
         if masks is not None:
             drawn = outline(drawn, masks[index], colour, thickness)
         if scores is not None:
-            cv2.putText(drawn, f"{float(scores[index]):.2f}", (xmin, max(ymin - 3, 10)),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.35 * max(thickness, 1), colour, 1, cv2.LINE_AA)
+            cv2.putText(drawn, f"{float(scores[index]):.2f}", (xmin, max(ymin - round(3 * scale), round(10 * scale))),
+                        FONT, 0.4 * scale, colour, thickness, cv2.LINE_AA)
     return drawn
 
 
 def lesion_overlay(image: np.ndarray, found) -> np.ndarray:
     """A photograph with each lesion found on it (a serving PhotographLesions) outlined, boxed and scored in
     its type's colour, and a legend counting each type (as the paper's Figure 3)."""
-    thickness = max(1, round(max(found.height, found.width) / 800))   # visible on a 2544 px photograph
     drawn = draw_lesions(image, [lesion.box for lesion in found.lesions], [lesion.type for lesion in found.lesions],
-                         found.masks, [lesion.score for lesion in found.lesions], thickness)
+                         found.masks, [lesion.score for lesion in found.lesions])
     return legend(drawn, [(text, LESION_COLOURS[lesion_type]) for lesion_type, text in found.count_texts().items()])
+
+
+def result_sheet(image: np.ndarray, result, min_score: float | None = None) -> np.ndarray:
+    """Annotated lesions outlined (left) | lesions found, boxed and scored (right), each side with a legend
+    counting them; image is the photograph at the resolution of the PhotographResult."""
+    truth, found = result.ground_truth, result.predictions
+    if min_score is not None:
+        found = found.select(found.scores >= min_score)
+    annotated = image
+    for label, name in enumerate(LESION_CLASSES, start=1):
+        masks = [mask_util.decode(rle) for rle, own in zip(truth.masks, truth.labels) if own == label]
+        if masks:
+            annotated = outline(annotated, np.any(masks, axis=0), LESION_COLOURS[name],
+                                round(drawing_scale(image.shape)))
+    drawn = draw_lesions(image, found.boxes, [LESION_CLASSES[label - 1] for label in found.labels],
+                         [mask_util.decode(rle) for rle in found.masks], found.scores)
+    at = "" if min_score is None else f" at {min_score:g}"
+    return np.concatenate([
+        legend(annotated, [(f"{name}: {int((truth.labels == label).sum())} annotated", LESION_COLOURS[name])
+                           for label, name in enumerate(LESION_CLASSES, start=1)]),
+        np.zeros((image.shape[0], round(8 * drawing_scale(image.shape)), 3), np.uint8),
+        legend(drawn, [(f"{name}: {int((found.labels == label).sum())} found{at}", LESION_COLOURS[name])
+                       for label, name in enumerate(LESION_CLASSES, start=1)])], axis=1)
+
+
+def plural(count: int, noun: str) -> str:
+    """"1 microaneurysm", "3 exudates"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def dataset_figure(dataset, count: int = 6, columns: int = 3):
@@ -67,7 +105,7 @@ def dataset_figure(dataset, count: int = 6, columns: int = 3):
         labels = [LESION_CLASSES[int(label)] for label in objects["label"].numpy()]
         axes = figure.add_subplot(rows, columns, index + 1)
         axes.imshow(draw_lesions(image, boxes, labels, masks))
-        axes.set_title(f"{example['image/filename'].numpy().decode()} ({len(labels)} lesions)", fontsize=7)
+        axes.set_title(f"{example['image/filename'].numpy().decode()} ({plural(len(labels), 'lesion')})", fontsize=7)
         axes.axis("off")
     handles = [Patch(color=np.array(colour) / 255, label=name) for name, colour in LESION_COLOURS.items()]
     figure.legend(handles=handles, loc="lower center", ncol=len(handles))
@@ -79,19 +117,21 @@ def fit_height(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]], origin=(10, 10)) -> np.ndarray:
-    """A small legend box (text with a colour swatch per entry) in the top-left corner."""
+def legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
+    """A legend box (text with a colour swatch per entry) in the top-left corner, at the image's drawing_scale."""
+    scale = drawing_scale(image.shape)
+    font_scale, thickness = 0.5 * scale, round(scale)
+    x = y = pad = round(8 * scale)
+    row, swatch = round(22 * scale), round(14 * scale)
     drawn = np.ascontiguousarray(image.copy())
-    x, y = origin
-    height = 22 * len(entries) + 8
-    width = 14 + max((cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] for text, _ in entries),
-                     default=0) + 26
-    cv2.rectangle(drawn, (x, y), (x + width, y + height), (0, 0, 0), -1)
+    text_width = max((cv2.getTextSize(text, FONT, font_scale, thickness)[0][0] for text, _ in entries), default=0)
+    cv2.rectangle(drawn, (x, y), (x + 3 * pad + swatch + text_width + pad, y + row * len(entries) + pad),
+                  (0, 0, 0), -1)
     for index, (text, colour) in enumerate(entries):
-        top = y + 8 + 22 * index
-        cv2.rectangle(drawn, (x + 8, top), (x + 24, top + 14), tuple(int(c) for c in colour), -1)
-        cv2.putText(drawn, text, (x + 32, top + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        top = y + pad + row * index
+        cv2.rectangle(drawn, (x + pad, top), (x + pad + swatch, top + swatch), tuple(int(c) for c in colour), -1)
+        cv2.putText(drawn, text, (x + 2 * pad + swatch, top + swatch - round(2 * scale)), FONT, font_scale,
+                    (255, 255, 255), thickness, cv2.LINE_AA)
     return drawn
 
 
@@ -110,7 +150,7 @@ def normalisation_sheets(tree: pathlib.Path, out: pathlib.Path, limit: int = 4, 
                          ) -> list[pathlib.Path]:
     """For lesion photographs of an e-ophtha tree: original | normalised, annotations outlined on both."""
     config = fundus.FundusNormalisation(output_size=output_size)
-    normalise = tf.function(lambda image: fundus.normalise_fundus(image, config))
+    normalise = fundus.photograph_normaliser(config)
     photographs = [p for p in eophtha.scan(tree, check_files=False) if p.has_lesions][:limit]
     sheets = []
     for photograph in photographs:

@@ -33,3 +33,31 @@ def test_dataset_figure_outlines_lesions_of_e_ophtha(tmp_path):
     assert len(figure.axes) == 4
     figure.savefig(tmp_path / "examples.png")
     assert (tmp_path / "examples.png").stat().st_size > 50_000
+
+
+def _text_height(drawn: np.ndarray, blank: np.ndarray, colour) -> int:
+    """Rows holding pixels of the colour that were not there before."""
+    rows = np.flatnonzero(((drawn == colour).all(axis=-1) & ~(blank == colour).all(axis=-1)).any(axis=1))
+    return int(rows.max() - rows.min() + 1) if len(rows) else 0
+
+
+def test_legend_and_score_labels_grow_with_the_photograph():
+    heights = {}
+    for width, height in ((1000, 664), (4288, 2848)):
+        blank = np.full((height, width, 3), 40, np.uint8)
+        legend = visualise.legend(blank, [("1 microaneurysm", visualise.LESION_COLOURS["microaneurysm"])])
+        box = (height // 2, width // 2, height // 2 + 20, width // 2 + 20)
+        scored = visualise.draw_lesions(blank, [box], ["exudate"], scores=[0.87])
+        above = slice(0, box[0] - 1)   # the score's text, above the box
+        heights[width] = (_text_height(legend, blank, (255, 255, 255)),
+                          _text_height(scored[above], blank[above], visualise.LESION_COLOURS["exudate"]))
+    small, large = heights[1000], heights[4288]
+    assert small[0] >= 8 and small[1] >= 6, small
+    for before, after in zip(small, large):   # 4.3 times the size, the strokes thicker too
+        assert 3.5 * before <= after <= 6.5 * before, heights
+    assert large[0] >= 40, heights            # readable on a 4288 px photograph shown whole on a screen
+
+
+def test_counts_read_singular_for_one():
+    assert [visualise.plural(n, "microaneurysm") for n in (0, 1, 2)] == [
+        "0 microaneurysms", "1 microaneurysm", "2 microaneurysms"]

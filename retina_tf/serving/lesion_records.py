@@ -65,8 +65,7 @@ class PhotographLesions:
         }
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+plural = visualise.plural   # one spelling of counts for pictures and lines
 
 
 def lesion_masks(boxes, masks, height: int, width: int, threshold: float = detections.MASK_THRESHOLD

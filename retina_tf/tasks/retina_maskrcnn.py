@@ -3,17 +3,22 @@
 Validation scores what the paper scores: the per-photograph mAP at mask IoU
 0.35/0.5/0.75 over the lesion types annotated on each photograph, plus COCO
 AP at 256 detections and the lesion FROC (retina_tf.evaluation), at the
-dataset's resolution against the exact stored lesion masks.
+dataset's resolution against the exact stored lesion masks. At each validation
+the first few photographs, annotated | found, go to TensorBoard as images.
 """
 
+import cv2
+import numpy as np
 import tensorflow as tf
 import tf_keras
 from absl import logging
 from official.core import task_factory
 from official.vision.dataloaders import input_reader, input_reader_factory
+from official.vision.ops import preprocess_ops
 from official.vision.tasks import maskrcnn
 
 from retina_tf.configs import retina_maskrcnn as config_lib
+from retina_tf.data import visualise
 from retina_tf.dataloaders import eophtha_decoder, lesion_parser
 from retina_tf.evaluation import detections, report
 from retina_tf.modeling import lesion_maskrcnn, pretrained
@@ -22,6 +27,10 @@ from retina_tf.modeling import lesion_maskrcnn, pretrained
 @task_factory.register_task_cls(config_lib.RetinaMaskRCNNTask)
 class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
     """Reads TFDS e_ophtha with the lesion parser; validates with the paper's metric."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pictures = []   # (name, annotated | found) of this validation's first photographs, for TensorBoard
 
     def build_model(self):
         model = lesion_maskrcnn.LesionMaskRCNNModel.from_model(
@@ -100,24 +109,51 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
                         training=False)
         predictions = {key: outputs[key] for key in _PREDICTION_KEYS}
         predictions["image_info"] = labels["image_info"]
-        return {self.loss: 0.0, "lesions": (predictions, labels["groundtruths"])}
+        return {self.loss: 0.0, "lesions": (predictions, labels["groundtruths"]), "images": _pixels(images)}
 
     def aggregate_logs(self, state=None, step_outputs=None):
+        if state is None:
+            self._pictures = []
         state = state or []
         predictions, groundtruths = step_outputs["lesions"]
         # One tuple entry per replica (Model Garden's local results).
         replicas = len(next(iter(predictions.values())))
         for replica in range(replicas):
-            state.extend(detections.batch_results(
+            results = detections.batch_results(
                 {key: _numpy(value[replica]) for key, value in predictions.items()},
-                {key: _numpy(value[replica]) for key, value in groundtruths.items()}))
+                {key: _numpy(value[replica]) for key, value in groundtruths.items()})
+            state.extend(results)
+            # Only under a summary writer (orbit's validation summaries), not when evaluation.scoring scores.
+            if len(self._pictures) < VALIDATION_PICTURES and tf.summary.should_record_summaries():
+                images, info = _numpy(step_outputs["images"][replica]), _numpy(predictions["image_info"][replica])
+                self._pictures.extend(
+                    (f"validation_photographs/{result.image_id}", visualise.result_sheet(
+                        _photograph(image, scaled_size, result), result))
+                    for image, scaled_size, result in zip(images, info[:, 1], results))
+                del self._pictures[VALIDATION_PICTURES:]
         return state
 
     def reduce_aggregated_logs(self, aggregated_logs, global_step=None):
+        for name, picture in self._pictures:
+            tf.summary.image(name, picture[np.newaxis], step=global_step)
+        self._pictures = []
         return report.headline(report.evaluate(list(aggregated_logs or [])))
 
 
 _PREDICTION_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "detection_masks", "num_detections")
+VALIDATION_PICTURES = 3   # photographs drawn into TensorBoard at each validation
+
+
+def _pixels(images: tf.Tensor) -> tf.Tensor:
+    """The model's input as uint8 RGB again (the parser's normalize_image undone)."""
+    pixels = images * preprocess_ops.STDDEV_RGB + preprocess_ops.MEAN_RGB
+    return tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
+
+
+def _photograph(image: np.ndarray, scaled_size, result) -> np.ndarray:
+    """The photograph in the padded model input, back at the PhotographResult's resolution."""
+    height, width = (int(round(float(side))) for side in scaled_size)
+    return cv2.resize(image[:height, :width], (result.width, result.height), interpolation=cv2.INTER_LINEAR)
 
 
 def _numpy(value):

@@ -59,3 +59,31 @@ def test_randaug_changes_the_photograph_and_leaves_its_lesions_in_place(eophtha_
     assert float(tf.reduce_mean(tf.abs(plain_image - augmented_image))) > 0.01
     np.testing.assert_array_equal(plain_labels["gt_boxes"], augmented_labels["gt_boxes"])
     np.testing.assert_array_equal(plain_labels["gt_classes"], augmented_labels["gt_classes"])
+
+
+def test_validation_under_a_summary_writer_draws_its_first_photographs_into_tensorboard(eophtha_data_dir, tmp_path):
+    params = experiment.experiment_params([SMOKE_CPU], data_dir=eophtha_data_dir)
+    task = task_factory.get_task(params.task)
+    model = task.build_model()
+    state = None
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        for images, labels in task.build_inputs(params.task.validation_data).take(2):
+            outputs = task.validation_step((images, labels), model)
+            state = task.aggregate_logs(state, tf.nest.map_structure(lambda value: (value,), outputs))
+        task.reduce_aggregated_logs(state, global_step=tf.constant(7, tf.int64))
+    pictures = {}
+    for path in tmp_path.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                pictures[value.tag] = (event.step, tf.io.decode_png(tf.make_ndarray(value.tensor)[2]).numpy())
+    assert sorted(pictures) == sorted(f"validation_photographs/{result.image_id}" for result in state)
+    builder = tfds.builder(params.task.validation_data.tfds_name, data_dir=str(eophtha_data_dir))
+    photograph = next(iter(tfds.as_numpy(builder.as_dataset(split="validation"))))["image"]
+    step, picture = pictures[f"validation_photographs/{state[0].image_id}"]
+    size = photograph.shape[0]
+    assert step == 7 and picture.shape[0] == size and picture.shape[1] > 2 * size   # annotated | found
+    # the photograph itself, back from the normalised model input: close to the dataset's pixels away from the legend
+    difference = np.abs(picture[size // 2:, :size].astype(int) - photograph[size // 2:].astype(int))
+    assert np.median(difference) < 8
+    state = task.aggregate_logs(None, tf.nest.map_structure(lambda value: (value,), outputs))
+    assert not task._pictures   # no summary writer (evaluation.scoring): nothing drawn

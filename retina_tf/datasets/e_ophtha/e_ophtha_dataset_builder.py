@@ -137,7 +137,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, photographs, ids, manual_dir):
         config = self.builder_config
         normalisation = fundus.FundusNormalisation(output_size=config.image_size)
-        normalise = tf.function(lambda image: fundus.normalise_fundus(image, normalisation))
+        normalise = fundus.photograph_normaliser(normalisation)
         for photograph in photographs:
             image, geometry = normalise(tf.constant(eophtha.read_photograph(photograph.path)))
             objects = []
