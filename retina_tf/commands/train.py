@@ -1,9 +1,11 @@
 """`retina-tf train`: train (or resume) the retina_maskrcnn experiment in a model_dir."""
 
+import argparse
 
 from absl import logging
 
-from retina_tf import storage
+from retina_tf import configs, storage
+from retina_tf.errors import UserError
 
 
 def add_arguments(parser):
@@ -13,8 +15,9 @@ def add_arguments(parser):
 
 def add_experiment_arguments(parser):
     """The arguments that say which experiment runs where (shared with `retina-tf cycle`)."""
-    parser.add_argument("--config", type=storage.path, action="append", required=True,
-                        help="experiment YAML (configs/*.yaml); repeat to layer files")
+    parser.add_argument("--config", type=experiment_file, action="append", required=True,
+                        help=f"experiment YAML: a path or a shipped name ({', '.join(configs.shipped_names())}); "
+                             "repeat to layer files")
     parser.add_argument("--model-dir", type=storage.path, required=True,
                         help="checkpoints, TensorBoard summaries and params.yaml; reused to resume")
     parser.add_argument("--params-override", action="append", default=[],
@@ -35,6 +38,14 @@ def add_verbose_argument(parser):
 def set_logging(args):
     """Model Garden reports through absl at INFO; the progress line replaces that unless --verbose."""
     logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
+
+
+def experiment_file(text):
+    """--config's type: a path or a shipped name; anything else is a usage error, before TensorFlow loads."""
+    try:
+        return configs.experiment_file(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def experiment_params(args):
