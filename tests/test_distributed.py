@@ -1,5 +1,6 @@
 """Data-parallel training on the CPU: a step over two replicas is the step on one device, and two local
-workers (multi_worker_mirrored over TF_CONFIG) train, checkpoint once and resume together.
+workers (multi_worker_mirrored over TF_CONFIG) train, checkpoint once, stop together when one of them is
+preempted and resume together.
 
 Run as a script, this file is the helper of the first test: `python tests/test_distributed.py --replicas 2
 ...` runs one training step in a fresh process, where two logical CPU devices can still be configured
@@ -12,7 +13,7 @@ import json
 import os
 import pathlib
 import re
-import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,10 +26,12 @@ from official.core import task_factory
 
 from retina_tf import experiment
 from retina_tf.configs import SMOKE_CPU
+from retina_tf.errors import PREEMPTED_EXIT_STATUS
 from tests.local_cluster import free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}   # whole lines in the logs
+# Whole lines in the logs, and Model Garden's own log lines (orbit's steps and checkpoints) that the tests read.
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "RETINA_TF_DEBUG": "1"}
 
 # One step of the smoke config made a deterministic function of the batch and the weights, so that two
 # replicas and one device can be compared value for value:
@@ -112,7 +115,6 @@ def _start_step(replicas, data_dir, out):
                                 env={**os.environ, **QUIET, "PYTHONPATH": path})
 
 
-@pytest.mark.slow
 def test_a_step_over_two_replicas_is_the_step_on_one_device(eophtha_data_dir, tmp_path):
     """MirroredStrategy over two logical CPUs against one device, same weights, same global batch of 2."""
     outs = {replicas: tmp_path / f"replicas_{replicas}.npz" for replicas in (1, 2)}
@@ -191,8 +193,9 @@ class Worker:
         return f"worker {self.index} (status {self.status}):\n{self.out[-3000:]}"
 
 
-def _train_two_workers(model_dir, data_dir, schedule, logs, timeout=900):
-    """`retina-tf train` as both workers of a local cluster on one model_dir; the chief (index 0) first."""
+def _train_two_workers(model_dir, data_dir, schedule, logs, signal_at_step=None, timeout=600):
+    """`retina-tf train` as both workers of a local cluster on one model_dir, the chief (index 0) first;
+    with signal_at_step, SIGTERM to the other worker alone once the chief has logged that step."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     logs.mkdir(parents=True, exist_ok=True)
     processes = []
@@ -208,6 +211,12 @@ def _train_two_workers(model_dir, data_dir, schedule, logs, timeout=900):
             with open(logs / f"worker_{index}.log", "w") as log:   # files: a full pipe would stall a worker
                 processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env))
         deadline = time.monotonic() + timeout
+        if signal_at_step is not None:
+            logged = re.compile(rf"train \| step:\s+{signal_at_step} \| steps/sec")
+            while not logged.search((logs / "worker_0.log").read_text()) and processes[0].poll() is None:
+                assert time.monotonic() < deadline, f"the chief did not reach step {signal_at_step}"
+                time.sleep(0.1)
+            processes[1].send_signal(signal.SIGTERM)   # one VM of the cluster taken away
         for process in processes:
             try:
                 process.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -231,56 +240,59 @@ def _saved_to(worker):
     return sorted(set(re.findall(r"saved checkpoint to (\S+)\.$", worker.out, re.MULTILINE)))
 
 
-# Four steps in epochs of two: a checkpoint after steps 2 and 4.
-FIRST = "task.schedule.epochs=[1,1],task.schedule.steps_per_epoch=2,task.schedule.validation_every_epochs=2"
-LONGER = "task.schedule.epochs=[2,1],task.schedule.steps_per_epoch=2,task.schedule.validation_every_epochs=3"
+def _preempted_at(worker):
+    found = re.search(r"preempted: checkpoint saved at step (\d+) in (\S+);", worker.out)
+    return found and (int(found.group(1)), found.group(2))
+
+
+# Six steps in epochs of two (orbit loops of two steps, a checkpoint after each epoch). The other worker
+# gets SIGTERM once the chief has logged step 2, so both stop after step 2 or 4, never at the end.
+SCHEDULE = "task.schedule.epochs=[2,1],task.schedule.steps_per_epoch=2,task.schedule.validation_every_epochs=3"
+TRAIN_STEPS = 6
 
 
 @pytest.fixture(scope="module")
-def two_workers_trained(eophtha_data_dir, tmp_path_factory):
-    """Four steps by two workers into one model_dir; (model_dir, [chief, other])."""
+def preempted_and_resumed(eophtha_data_dir, tmp_path_factory):
+    """Two workers preempted mid-run, then started again on the same model_dir.
+
+    Returns (model_dir, first run's workers, checkpoint steps after it, second run's workers)."""
     base = tmp_path_factory.mktemp("two_workers")
     model_dir = base / "model"
-    return model_dir, _train_two_workers(model_dir, eophtha_data_dir, FIRST, base / "logs")
+    first = _train_two_workers(model_dir, eophtha_data_dir, SCHEDULE, base / "first", signal_at_step=2)
+    saved = _checkpoint_steps(model_dir)
+    second = _train_two_workers(model_dir, eophtha_data_dir, SCHEDULE, base / "second")
+    return model_dir, first, saved, second
 
 
-@pytest.mark.slow
-def test_two_workers_train_and_the_chief_alone_checkpoints_in_the_model_dir(two_workers_trained):
-    model_dir, (chief, other) = two_workers_trained
+def test_a_signal_to_one_worker_stops_both_at_the_same_step_with_a_checkpoint(preempted_and_resumed):
+    model_dir, (chief, other), saved, _ = preempted_and_resumed
     for worker in (chief, other):
-        assert worker.status == 0, str(worker)
-        assert re.search(r"train \| step:\s+4 \| steps/sec", worker.out), str(worker)
-    # Not the other worker's last line: it reports model_dir's latest checkpoint, which can still be the
-    # chief's previous one when it looks (test_both_workers_resume_from_the_chiefs_checkpoint asks more).
-    assert "retina-tf train: done at step 4 of 4" in chief.out, str(chief)
-    assert _checkpoint_steps(model_dir) == [2, 4]
-    assert _saved_to(chief) == [str(model_dir / "ckpt-2"), str(model_dir / "ckpt-4")], str(chief)
+        assert worker.status == PREEMPTED_EXIT_STATUS, str(worker)
+    step, where = _preempted_at(chief)
+    assert _preempted_at(other) == (step, where) == (step, str(model_dir)), f"{chief}\n{other}"
+    assert step in (2, 4), str(chief)
+    assert saved[-1] == step, saved
+
+
+def test_the_chief_alone_checkpoints_and_writes_summaries_in_the_model_dir(preempted_and_resumed):
+    model_dir, (chief, other), _, _ = preempted_and_resumed
+    assert _saved_to(chief) and all(path.startswith(str(model_dir / "ckpt-")) for path in _saved_to(chief)), \
+        str(chief)
     saved = _saved_to(other)
     assert saved and not any(path.startswith(str(model_dir)) for path in saved), str(other)
-
-
-@pytest.mark.slow
-def test_the_chief_alone_writes_summaries_in_the_model_dir(two_workers_trained):
-    model_dir, (chief, other) = two_workers_trained
-    assert chief.status == 0 and other.status == 0, f"{chief}\n{other}"
     writers = {int(path.name.split(".")[-3]) for path in model_dir.rglob("events.out.tfevents.*")}
-    assert writers == {chief.pid}, f"event files by pids {writers}; chief {chief.pid}, other {other.pid}"
+    assert chief.pid in writers and other.pid not in writers, \
+        f"event files by pids {writers}; chief {chief.pid}, other {other.pid}"
 
 
-@pytest.mark.slow
-def test_both_workers_resume_from_the_chiefs_checkpoint(two_workers_trained, eophtha_data_dir, tmp_path):
-    trained, (chief, other) = two_workers_trained
-    assert chief.status == 0 and other.status == 0, f"{chief}\n{other}"
-    model_dir = tmp_path / "model"
-    shutil.copytree(trained, model_dir)
-    for path in model_dir.glob("ckpt-2.*"):
-        path.unlink()   # had training started over, ckpt-2 would come back
-    workers = _train_two_workers(model_dir, eophtha_data_dir, LONGER, tmp_path / "logs")
-    for worker in workers:
+def test_both_workers_resume_from_the_preemption_checkpoint_and_finish(preempted_and_resumed):
+    model_dir, (chief, _), saved, second = preempted_and_resumed
+    step, _ = _preempted_at(chief)
+    for worker in second:
         assert worker.status == 0, str(worker)
-        assert re.search(r"train \| step:\s+4 \| training until step 6", worker.out), str(worker)
-        assert "retina-tf train: done at step 6 of 6" in worker.out, str(worker)
-    assert _checkpoint_steps(model_dir) == [4, 6]
+        assert re.search(rf"train \| step:\s+{step} \| training until step {TRAIN_STEPS}", worker.out), str(worker)
+        assert f"retina-tf train: done at step {TRAIN_STEPS} of {TRAIN_STEPS}" in worker.out, str(worker)
+    assert _checkpoint_steps(model_dir)[-1] == TRAIN_STEPS
 
 
 if __name__ == "__main__":
