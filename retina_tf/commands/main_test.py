@@ -52,11 +52,14 @@ def test_normalise_writes_good_photographs_and_names_the_bad_ones(tmp_path, caps
 
 @pytest.mark.parametrize("command", [
     ["export", "--model-dir", "gs://no-such-bucket/run", "--export-base", "exports"],
-    ["train", "--config", str(SMOKE_CPU), "--model-dir", "gs://no-such-bucket/run", "--data-dir", "data",
+    ["train", "--config", str(SMOKE_CPU), "--model-dir", "gs://no-such-bucket/run", "--data-dir", "{data}",
      "--params-override", "task.schedule.steps_per_epoch=1"],
 ])
-def test_a_bucket_url_is_used_as_given_and_its_failure_named_in_one_line(command, tmp_path, monkeypatch, capsys):
-    """No network here: the bucket cannot be reached, and the one line says which URL, unmangled."""
+def test_a_bucket_url_is_used_as_given_and_its_failure_named_in_one_line(command, eophtha_data_dir, tmp_path,
+                                                                         monkeypatch, capsys):
+    """No network here: the bucket cannot be reached, and the one line says which URL, unmangled (train is
+    given a built dataset, which it checks first)."""
+    command = [argument.format(data=eophtha_data_dir) for argument in command]
     monkeypatch.chdir(tmp_path)
     assert cli.main(command) == 1
     err = capsys.readouterr().err.strip()
