@@ -18,8 +18,10 @@ demo: $(VENV)/.installed
 	$(BIN)/retina-tf demo --workdir demo
 
 # The test command lints first: ruff (configured in pyproject.toml) fails the run on any finding.
+# Two pytest processes, one test file each at a time (module fixtures stay in one process): a test spends
+# much of its time tracing in one Python thread, so two of them keep both cores of a small machine busy.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
