@@ -32,7 +32,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from retina_tf.serving import client, lesion_records, photograph_files, predictor  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.data import visualise  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.serving import client, photograph_files, predictor  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
     photographs = photograph_files.distinct_photographs(args.photographs)
     if args.saved_model:
@@ -51,7 +52,7 @@ def run(args):
         counts = ", ".join(done.lesions.count_texts().values())
         print(f"{done.path.name}: {counts} -> {done.json_path}, {done.png_path}", flush=True)
     print(f"{len(photographs) - failures} of {len(photographs)} photographs predicted, "
-          f"{lesion_records.plural(lesion_count, 'lesion')} found; outputs in {args.out}")
+          f"{visualise.plural(lesion_count, 'lesion')} found; outputs in {args.out}")
     if failures:
         print(f"{failures} of {len(photographs)} photographs could not be predicted", file=sys.stderr)
         return 1

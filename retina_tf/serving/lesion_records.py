@@ -52,7 +52,7 @@ class PhotographLesions:
 
     def count_texts(self) -> dict[str, str]:
         """"3 exudates", "1 microaneurysm": per type, for legends and progress lines."""
-        return {lesion_type: plural(count, lesion_type) for lesion_type, count in self.counts().items()}
+        return {lesion_type: visualise.plural(count, lesion_type) for lesion_type, count in self.counts().items()}
 
     def to_json(self) -> dict:
         return {
@@ -64,8 +64,6 @@ class PhotographLesions:
             "lesions": [dataclasses.asdict(lesion) for lesion in self.lesions],
         }
 
-
-plural = visualise.plural   # one spelling of counts for pictures and lines
 
 
 def lesion_masks(boxes, masks, height: int, width: int, threshold: float = detections.MASK_THRESHOLD
