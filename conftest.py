@@ -5,7 +5,7 @@ import pathlib
 import pytest
 import tensorflow_datasets as tfds
 
-from retina_tf.datasets import DUMMY_DATA
+from tfds_eophtha import DUMMY_DATA
 
 ROOT = pathlib.Path(__file__).parent
 
@@ -15,7 +15,7 @@ def eophtha_data_dir(tmp_path_factory):
     """A TFDS data_dir holding e_ophtha/patients_512 built from the committed dummy data."""
     data_dir = tmp_path_factory.mktemp("tensorflow_datasets")
     tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir)).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY_DATA)))
+        download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY_DATA["e_ophtha"])))
     return data_dir
 
 

@@ -16,7 +16,7 @@ import time
 
 import tensorflow_datasets as tfds
 
-import retina_tf.datasets  # noqa: F401  registers e_ophtha
+import tfds_eophtha  # noqa: F401  registers e_ophtha and idrid with TFDS
 from retina_tf.data import synthetic
 
 E_OPHTHA_PHOTOGRAPHS = 463   # 47 + 35 EX, 148 + 233 MA

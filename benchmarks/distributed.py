@@ -30,8 +30,9 @@ from official.core import task_factory  # noqa: E402
 
 from retina_tf import experiment  # noqa: E402
 from retina_tf.configs import SMOKE_CPU  # noqa: E402
-from retina_tf.datasets import DUMMY_DATA, build_e_ophtha  # noqa: E402
+from retina_tf.datasets import build_e_ophtha  # noqa: E402
 from tests.local_cluster import free_ports  # noqa: E402
+from tfds_eophtha import DUMMY_DATA  # noqa: E402
 
 RESULT = "RESULT "
 
@@ -117,7 +118,7 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         work = pathlib.Path(work)
         args.data_dir = args.data_dir or work / "tensorflow_datasets"
-        build_e_ophtha(DUMMY_DATA, args.data_dir, "patients_512")
+        build_e_ophtha(DUMMY_DATA["e_ophtha"], args.data_dir, "patients_512")
         print(f"TF {tf.__version__}; CPU cores: {os.cpu_count()}; {SMOKE_CPU.name} (ResNet-18 FPN, 256x256), "
               f"global batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up steps")
         [one] = _run(1, args, work)

@@ -55,6 +55,6 @@ def test_a_cycle_refuses_a_data_dir_without_the_dataset_and_writes_nothing(tmp_p
                      "--export-base", str(export_base), "--params-override", SCHEDULE]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (f"retina-tf cycle: error: e_ophtha/patients_512 is not built in {data_dir}: build it with "
-                   f"retina-tf build-dataset --manual-dir <the e-ophtha download> --data-dir {data_dir} "
-                   "--config patients_512")
+                   "retina-tf build-dataset --dataset e_ophtha/patients_512 --manual-dir <the e-ophtha download> "
+                   f"--data-dir {data_dir}")
     assert not model_dir.exists() and not export_base.exists() and not list(data_dir.iterdir())

@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import retina_tf.datasets  # noqa: F401  registers e_ophtha
+import tfds_eophtha  # noqa: F401  registers e_ophtha and idrid with TFDS
 from retina_tf import LESION_CLASSES
 from retina_tf.data import eophtha, fundus, lesions
 from tests import fundus_reference

@@ -70,13 +70,13 @@ def test_the_build_prints_no_warning(built):
 def test_the_wheel_holds_every_module_and_the_experiment_files(built):
     wheel, _ = built
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "retina_tf").rglob("*.py")
-               if "__pycache__" not in path.parts}
+    modules = {path.relative_to(ROOT).as_posix() for package in ("retina_tf", "tfds_eophtha")
+               for path in (ROOT / package).rglob("*.py") if "__pycache__" not in path.parts}
     assert modules - names == set(), "modules missing from the wheel (a package not listed in setup.cfg?)"
     experiments = {f"retina_tf/configs/experiments/{path.name}" for path in (ROOT / "configs").glob("*.yaml")}
     assert experiments and experiments <= names
-    assert "retina_tf/datasets/e_ophtha/checksums.tsv" in names
-    assert any(name.startswith("retina_tf/datasets/e_ophtha/dummy_data/") for name in names)
+    assert "tfds_eophtha/e_ophtha/checksums.tsv" in names
+    assert any(name.startswith("tfds_eophtha/idrid/dummy_data/") for name in names)
 
 
 def test_the_installed_package_trains_from_a_shipped_config_by_name(fresh_venv, eophtha_data_dir, tmp_path):

@@ -5,11 +5,11 @@ import shutil
 import tensorflow_datasets as tfds
 
 from retina_tf.commands import main as cli
-from retina_tf.datasets import DUMMY_DATA
+from tfds_eophtha import DUMMY_DATA
 
 
 def test_build_dataset_builds_what_tfds_load_then_reads(tmp_path, capsys):
-    assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA), "--data-dir", str(tmp_path),
+    assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA["e_ophtha"]), "--data-dir", str(tmp_path),
                      "--config", "paper_512"]) == 0
     assert "e_ophtha/paper_512" in capsys.readouterr().out
     train = tfds.load("e_ophtha/paper_512", split="train", data_dir=str(tmp_path))
@@ -24,7 +24,7 @@ def test_a_missing_manual_dir_explains_how_to_get_e_ophtha(tmp_path, capsys):
 
 def test_bad_files_are_listed_and_the_status_is_non_zero(tmp_path, capsys):
     tree = tmp_path / "tree"
-    shutil.copytree(DUMMY_DATA, tree)
+    shutil.copytree(DUMMY_DATA["e_ophtha"], tree)
     mask = sorted(tree.glob("e_optha_MA/Annotation_MA/*/*.png"))[0]
     mask.unlink()
     assert cli.main(["build-dataset", "--manual-dir", str(tree), "--data-dir", str(tmp_path / "data")]) == 1
@@ -35,8 +35,27 @@ def test_bad_files_are_listed_and_the_status_is_non_zero(tmp_path, capsys):
 def test_a_build_removes_what_a_killed_build_left(tmp_path, capsys):
     """TFDS builds into <config>/incomplete.XXXXXX_<version> and renames it when done; a SIGKILLed build
     leaves that folder, which nothing else would ever remove."""
-    abandoned = tmp_path / "e_ophtha" / "patients_512" / "incomplete.X7K2Q9_1.0.0"
+    abandoned = tmp_path / "e_ophtha" / "patients_512" / "incomplete.X7K2Q9_1.1.0"
     abandoned.mkdir(parents=True)
-    assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA), "--data-dir", str(tmp_path),
+    assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA["e_ophtha"]), "--data-dir", str(tmp_path),
                      "--config", "patients_512"]) == 0
-    assert sorted(path.name for path in (tmp_path / "e_ophtha" / "patients_512").iterdir()) == ["1.0.0"]
+    assert sorted(path.name for path in (tmp_path / "e_ophtha" / "patients_512").iterdir()) == ["1.1.0"]
+
+
+def test_build_dataset_builds_idrid_from_its_download(tmp_path, capsys):
+    assert cli.main(["build-dataset", "--dataset", "idrid/lesions_512", "--manual-dir", str(DUMMY_DATA["idrid"]),
+                     "--data-dir", str(tmp_path)]) == 0
+    assert "idrid/lesions_512 in " in capsys.readouterr().out
+    assert sum(1 for _ in tfds.load("idrid/lesions_512", split="test", data_dir=str(tmp_path))) == 3
+
+
+def test_unknown_datasets_and_configs_are_one_line_naming_the_choices(tmp_path, capsys):
+    assert cli.main(["build-dataset", "--dataset", "drive", "--manual-dir", str(tmp_path), "--data-dir",
+                     str(tmp_path)]) == 1
+    assert "no such dataset (one of e_ophtha, idrid)" in capsys.readouterr().err
+    assert cli.main(["build-dataset", "--dataset", "idrid/patients_512", "--manual-dir", str(tmp_path),
+                     "--data-dir", str(tmp_path)]) == 1
+    assert "idrid has no config 'patients_512' (one of lesions_1024, " in capsys.readouterr().err
+    assert cli.main(["build-dataset", "--dataset", "idrid", "--manual-dir", str(tmp_path / "none"),
+                     "--data-dir", str(tmp_path)]) == 1
+    assert "no such folder. download IDRiD" in capsys.readouterr().err

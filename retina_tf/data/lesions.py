@@ -5,6 +5,12 @@ per instance. As in the paper, the mask is first dilated (2 iterations of a
 5x5 kernel) so that microaneurysms of one or two pixels become objects the
 network can see, then split into connected components (8-connected; the
 paper used contours, which would also fill holes inside a lesion).
+
+The dilated component is the instance and gives its box; its mask target is
+either the dilated component (the paper's) or the lesion pixels as drawn
+inside it. On IDRiD's test set only 34% (exudates) and 16% (microaneurysms)
+of the dilated pixels are drawn lesion: a model of the dilated masks cannot
+outline lesions better than that, whatever it learns.
 """
 
 import dataclasses
@@ -19,10 +25,18 @@ class Dilation:
 
     kernel_size: int = 5
     iterations: int = 2
+    # "dilated": the mask is the dilated component (the paper); "annotated": the drawn lesion pixels inside it
+    mask_target: str = "dilated"
 
     def __post_init__(self):
         if self.kernel_size < 1 or self.iterations < 0:
             raise ValueError(f"dilation needs kernel_size >= 1 and iterations >= 0, got {self}")
+        if self.mask_target not in MASK_TARGETS:
+            raise ValueError(f"mask_target must be one of {MASK_TARGETS}, got {self.mask_target!r}")
+
+
+MASK_TARGETS = ("dilated", "annotated")
+LESION_SIZED = Dilation(mask_target="annotated")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,15 +66,28 @@ def dilate(mask: np.ndarray, dilation: Dilation = Dilation()) -> np.ndarray:
 
 
 def split_lesions(mask: np.ndarray, label: int, dilation: Dilation = Dilation()) -> list[Lesion]:
-    """Dilates a binary lesion mask and returns its lesions in raster order."""
+    """Dilates a binary lesion mask and returns its lesions in raster order.
+
+    Args:
+      mask: H x W, lesion pixels non-zero.
+      label: the class id every lesion gets.
+      dilation: how components are grown, and which pixels each mask keeps.
+
+    Returns:
+      One Lesion per 8-connected component of the dilated mask, its box the component's.
+    """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"lesion mask must be 2-D (height, width), got shape {mask.shape}")
     count, components, stats, _ = cv2.connectedComponentsWithStats(
         dilate(mask, dilation), connectivity=8, ltype=cv2.CV_32S)
+    drawn = mask > 0
     lesions = []
     for index in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[index])
         crop = components[y:y + h, x:x + w] == index
+        if dilation.mask_target == "annotated":
+            crop &= drawn[y:y + h, x:x + w]
+            area = int(crop.sum())
         lesions.append(Lesion(label=label, box=(y, x, y + h, x + w), area=area, mask=crop))
     return lesions

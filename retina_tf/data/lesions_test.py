@@ -58,3 +58,20 @@ def test_empty_mask_has_no_lesion_and_bad_shapes_are_refused():
         lesions.split_lesions(np.zeros((8, 8, 3), np.uint8), EXUDATE)
     with pytest.raises(ValueError, match="kernel_size"):
         lesions.Dilation(kernel_size=0)
+
+
+def test_annotated_mask_target_keeps_the_dilated_box_and_only_drawn_pixels():
+    mask = np.zeros((60, 60), np.uint8)
+    mask[10, 10] = mask[10, 16] = 255      # merged by the dilation into one instance
+    mask[40, 40:42] = 255
+    dilated = lesions.split_lesions(mask, EXUDATE)
+    drawn = lesions.split_lesions(mask, EXUDATE, lesions.LESION_SIZED)
+    assert [lesion.box for lesion in drawn] == [lesion.box for lesion in dilated]
+    assert [lesion.area for lesion in drawn] == [2, 2]
+    union = np.zeros(mask.shape, bool)
+    for lesion in drawn:
+        assert lesion.area == lesion.mask.sum()
+        union |= lesion.full_mask(mask.shape)
+    np.testing.assert_array_equal(union, mask > 0)
+    with pytest.raises(ValueError, match="mask_target"):
+        lesions.Dilation(mask_target="convex")

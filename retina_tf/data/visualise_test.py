@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from retina_tf.data import visualise
-from retina_tf.datasets import DUMMY_DATA
+from tfds_eophtha import DUMMY_DATA
 
 
 def test_draw_lesions_outlines_in_each_lesion_colour():
@@ -20,7 +20,7 @@ def test_draw_lesions_outlines_in_each_lesion_colour():
 
 
 def test_normalisation_sheets_show_photograph_and_normalised_side_by_side(tmp_path):
-    sheets = visualise.normalisation_sheets(DUMMY_DATA, tmp_path, limit=2, output_size=256)
+    sheets = visualise.normalisation_sheets(DUMMY_DATA["e_ophtha"], tmp_path, limit=2, output_size=256)
     assert len(sheets) == 2
     sheet = cv2.imread(str(sheets[0]))
     assert sheet.shape[0] == 512 and sheet.shape[1] > 512 + 256
@@ -28,7 +28,7 @@ def test_normalisation_sheets_show_photograph_and_normalised_side_by_side(tmp_pa
 
 def test_dataset_figure_outlines_lesions_of_e_ophtha(tmp_path):
     builder = tfds.builder("e_ophtha/paper_512", data_dir=str(tmp_path))
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY_DATA)))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY_DATA["e_ophtha"])))
     figure = visualise.dataset_figure(builder.as_dataset(split="train"), count=4, columns=2)
     assert len(figure.axes) == 4
     figure.savefig(tmp_path / "examples.png")

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from retina_tf import ANNOTATED, LESION_CLASSES, STATUSES
 from retina_tf.data import eophtha, instance_masks, synthetic
-from retina_tf.datasets.e_ophtha import e_ophtha_dataset_builder
+from tfds_eophtha.e_ophtha import e_ophtha_dataset_builder
 
 matplotlib.use("Agg")
 
@@ -170,7 +170,8 @@ def test_bad_files_fail_the_build_listing_each_and_leave_no_dataset(tmp_path):
     assert f"{orphan}: mask without its photograph" in str(raised.value)
     assert f"{empty}: corrupt mask" in str(raised.value)
     assert len(raised.value.problems) == 2
-    left = [p for p in data_dir.rglob("*") if p.is_dir() and ("1.0.0" in p.name or "incomplete" in p.name)]
+    version = str(e_ophtha_dataset_builder.Builder.VERSION)
+    left = [p for p in data_dir.rglob("*") if p.is_dir() and (p.name == version or "incomplete" in p.name)]
     assert not left, f"a failed build left {left}"
     unbuilt = e_ophtha_dataset_builder.Builder(config=_small(), data_dir=str(data_dir))
     with pytest.raises(AssertionError, match="could not find data"):   # nothing for tfds.load to pick up

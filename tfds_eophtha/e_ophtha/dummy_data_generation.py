@@ -1,13 +1,14 @@
 """Writes dummy_data/: a small synthetic e-ophtha tree for the builder's tests.
 
-    python -m retina_tf.datasets.e_ophtha.dummy_data_generation
+    python -m tfds_eophtha.e_ophtha.dummy_data_generation
 """
 
+import pathlib
 import shutil
 
 from retina_tf.data import synthetic
-from retina_tf.datasets import DUMMY_DATA
 
+DUMMY_DATA = pathlib.Path(__file__).parent / "dummy_data"
 # 8 lesion photographs (2 of them in both sets) and 4 healthy ones, 2 per patient.
 SPEC = synthetic.SyntheticEophtha(
     exudate_photographs=5, exudate_healthy=2, microaneurysm_photographs=5, microaneurysm_healthy=2,

@@ -1,17 +1,11 @@
 """e-ophtha EX and MA, normalised as in the seed paper, with one mask per lesion."""
 
 import dataclasses
-import io
 import pathlib
 
-import cv2
-import numpy as np
-import tensorflow as tf
 import tensorflow_datasets.public_api as tfds
 
-from retina_tf import LESION_CLASSES, STATUSES
-from retina_tf.data import eophtha, fundus, lesions
-from retina_tf.errors import UserError
+from retina_tf.data import eophtha, examples, lesions
 
 _HOMEPAGE = "https://www.adcis.net/en/third-party/e-ophtha/"
 
@@ -73,41 +67,16 @@ BUILDER_CONFIGS = [
 class Builder(tfds.core.GeneratorBasedBuilder):
     """e-ophtha EX and MA: normalised fundus photographs with exudate and microaneurysm instances."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release.",
+                     "1.1.0": "lesion_pixels and original_lesion_pixels: the lesions as drawn, for pixel AUPR."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
     BUILDER_CONFIGS = BUILDER_CONFIGS
     DEFAULT_BUILDER_CONFIG_NAME = "patients_1024"
 
     def _info(self) -> tfds.core.DatasetInfo:
-        size = self.builder_config.image_size
-        status = tfds.features.ClassLabel(names=STATUSES)
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(size, size, 3), encoding_format="png",
-                                             doc="normalised fundus photograph (lossless)"),
-                "image/id": tfds.features.Scalar(np.int64, doc="numeric id, stable across configs"),
-                "image/filename": tfds.features.Text(doc="photograph path inside e-ophtha"),
-                "patient": tfds.features.Text(),
-                "original_size": tfds.features.Tensor(shape=(2,), dtype=np.int32, doc="height, width"),
-                "geometry": tfds.features.Tensor(
-                    shape=(6,), dtype=np.float32,
-                    doc="eye box y0, x0, y1, x1 in original pixels, then height, width: "
-                        "retina_tf.data.fundus maps boxes and masks back to the original photograph"),
-                "annotation": tfds.features.FeaturesDict(
-                    {lesion: status for lesion in LESION_CLASSES},
-                    doc="per lesion type: annotated (mask), absent (healthy folder) or unknown"),
-                "objects": tfds.features.Sequence({
-                    "bbox": tfds.features.BBoxFeature(),
-                    "label": tfds.features.ClassLabel(names=LESION_CLASSES),
-                    "area": tfds.features.Scalar(np.int64, doc="lesion pixels"),
-                    "is_crowd": tfds.features.Scalar(np.bool_),
-                    "mask": tfds.features.Tensor(
-                        shape=(), dtype=np.object_,
-                        doc="PNG (0 background, 255 lesion) of the lesion's mask cropped to its box, bbox * image "
-                            "size in pixels; retina_tf.data.instance_masks.paste_masks makes full-size masks"),
-                }),
-            }),
+            features=examples.fundus_features(self.builder_config.image_size, "photograph path inside e-ophtha"),
             homepage=_HOMEPAGE,
         )
 
@@ -124,63 +93,29 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         chosen = [p for p in every if p.has_lesions or config.include_healthy]
         if config.split_by == "none":
             if not chosen:
-                raise UserError(f"{manual_dir}: no lesion photographs for config {config.name}")
+                raise eophtha.EophthaError(manual_dir, [f"no lesion photographs for config {config.name}"])
             return {"train": self._generate_examples(chosen, ids, manual_dir)}
         splits = eophtha.split_photographs(chosen, by_patient=config.split_by == "patient", seed=config.seed)
         empty = [name for name, photographs in splits.items() if not photographs]
         if empty:
-            raise UserError(f"{manual_dir}: {len(chosen)} photographs for config {config.name} are too few to "
-                            f"fill train, validation and test ({', '.join(empty)} would be empty)")
+            raise eophtha.EophthaError(manual_dir, [
+                f"{len(chosen)} photographs for config {config.name} are too few to fill train, validation "
+                f"and test ({', '.join(empty)} would be empty)"])
         return {name: self._generate_examples(photographs, ids, manual_dir)
                 for name, photographs in splits.items()}
 
     def _generate_examples(self, photographs, ids, manual_dir):
         config = self.builder_config
-        normalisation = fundus.FundusNormalisation(output_size=config.image_size)
-        normalise = fundus.photograph_normaliser(normalisation)
+        fundus_examples = examples.FundusExamples(config.image_size, config.dilation)
         for photograph in photographs:
-            image, geometry = normalise(tf.constant(eophtha.read_photograph(photograph.path)))
-            objects = []
-            for label, lesion in enumerate(LESION_CLASSES):
-                if lesion in photograph.masks:
-                    mask = fundus.normalise_lesion_mask(
-                        tf.constant(eophtha.read_mask(photograph.masks[lesion])), geometry, config.image_size)
-                    objects.extend(_objects(mask.numpy(), label, config))
-            yield photograph.key, {
-                "image": io.BytesIO(_png(image.numpy())),
-                "image/id": ids[photograph.key],
-                "image/filename": _relative(photograph.path, manual_dir),
-                "patient": photograph.patient,
-                "original_size": geometry.numpy()[4:].astype(np.int32),
-                "geometry": geometry.numpy(),
-                "annotation": dict(photograph.status),
-                "objects": objects,
-            }
-
-
-def _objects(mask: np.ndarray, label: int, config: EophthaConfig) -> list[dict]:
-    size = float(config.image_size)
-    found = []
-    for lesion in lesions.split_lesions(mask, label, config.dilation):
-        ymin, xmin, ymax, xmax = lesion.box
-        found.append({
-            "bbox": tfds.features.BBox(ymin / size, xmin / size, ymax / size, xmax / size),
-            "label": label,
-            "area": lesion.area,
-            "is_crowd": False,
-            "mask": _png(lesion.mask.astype(np.uint8) * 255),
-        })
-    return found
-
-
-def _png(image: np.ndarray) -> bytes:
-    """PNG bytes (RGB or single channel); OpenCV encodes several times faster than tf.io."""
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return data.tobytes()
+            yield photograph.key, fundus_examples.example(examples.FundusRecord(
+                key=photograph.key,
+                image_id=ids[photograph.key],
+                filename=_relative(photograph.path, manual_dir),
+                patient=photograph.patient,
+                photograph=eophtha.read_photograph(photograph.path),
+                masks={lesion: eophtha.read_mask(path) for lesion, path in photograph.masks.items()},
+                status=dict(photograph.status)))
 
 
 def _relative(path, root) -> str:
