@@ -19,7 +19,7 @@ import numpy as np
 TOTAL_LOSS_KEYS = ("total_loss", "training_loss", "model_loss")
 # Validation figures in the table, by their name before any "/<lesion type>".
 VALIDATION_COLUMNS = {"paper_mAP35": "mAP35", "paper_mAP50": "mAP50", "paper_mAP75": "mAP75",
-                      "coco_segm_AP": "COCO segm AP", "froc_score": "FROC"}
+                      "coco_segm_AP": "COCO segm AP", "froc_score": "FROC", "pixel_aupr": "pixel AUPR"}
 
 
 class TrainingProgress:

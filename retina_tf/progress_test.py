@@ -69,7 +69,7 @@ def test_on_a_terminal_the_line_is_rewritten_in_place_and_validation_gets_its_ow
         clock.now += 10
         reporter.train(step, OUTPUTS)
     reporter.validation(40, {"paper_mAP50": 0.5, "paper_mAP50/exudate": 0.75, "froc_score/exudate": 0.25,
-                             "validation_loss": 0.0})
+                             "pixel_aupr/exudate": 0.125, "validation_loss": 0.0})
     clock.now += 10
     reporter.train(60, OUTPUTS)
     reporter.finish()
@@ -78,9 +78,9 @@ def test_on_a_terminal_the_line_is_rewritten_in_place_and_validation_gets_its_ow
     lines = text.split("\n")
     assert lines[0].startswith("\rstep 20/800") and "\rstep 40/800" in lines[0]
     assert lines[1:5] == ["validation at step 40:",
-                          "             mAP50     FROC",
-                          "  all       0.5000      n/a",
-                          "  exudate   0.7500   0.2500"]
+                          "             mAP50     FROC  pixel AUPR",
+                          "  all       0.5000      n/a         n/a",
+                          "  exudate   0.7500   0.2500      0.1250"]
     assert lines[5].startswith("\rstep 60/800 (7%) | epoch 3/40")
 
 

@@ -2,7 +2,7 @@
 
 import tensorflow_datasets as tfds
 
-from retina_tf import STATUSES
+from retina_tf import LESION_CLASSES, STATUSES
 from retina_tf.dataloaders import eophtha_decoder
 
 
@@ -19,3 +19,13 @@ def test_decoded_examples_have_model_gardens_keys_and_background_free_classes(eo
         assert decoded["groundtruth_instance_mask_pngs"].shape == (count,)
         statuses = [STATUSES[int(i)] for i in decoded["annotation"].numpy()]
         assert statuses == [STATUSES[int(example["annotation"][name])] for name in ("exudate", "microaneurysm")]
+
+
+def test_the_annotation_as_drawn_comes_along_where_the_dataset_stores_it(eophtha_data_dir):
+    dataset = tfds.builder("e_ophtha/patients_512", data_dir=str(eophtha_data_dir)).as_dataset(split="train")
+    example = next(iter(dataset))
+    decoded = eophtha_decoder.EophthaDecoder().decode(example)
+    assert decoded["lesion_pixels"].numpy().tolist() == [
+        example["lesion_pixels"][lesion].numpy() for lesion in LESION_CLASSES]
+    older = {key: value for key, value in example.items() if key != "lesion_pixels"}   # a build before 1.1.0
+    assert "lesion_pixels" not in eophtha_decoder.EophthaDecoder().decode(older)

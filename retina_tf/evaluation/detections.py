@@ -5,14 +5,16 @@ an M x M probability map over its box. Scoring happens at the dataset's
 resolution, where the ground truth is exact: boxes are scaled back by the
 image_info scale, each mask is resized to its box rounded to whole pixels and
 thresholded, and the ground truth comes from the lesion crops the dataset
-stores (not from Model Garden's M x M resampling of them).
+stores (not from Model Garden's M x M resampling of them). Where the dataset
+stores the annotation as drawn (`lesion_pixels`), it comes along at the same
+resolution, for the pixel AUPR (evaluation.pixel_aupr).
 """
 
 import cv2
 import numpy as np
 
 from retina_tf import STATUSES
-from retina_tf.evaluation.records import LABELS, Lesions, PhotographResult
+from retina_tf.evaluation.records import LABELS, Lesions, PhotographResult, encode_mask
 
 MASK_THRESHOLD = 0.5
 
@@ -43,12 +45,29 @@ def ground_truth_lesions(boxes, classes, mask_pngs, height: int, width: int) -> 
     return Lesions.from_box_masks(np.round(np.asarray(boxes, float)), crops, classes, height, width)
 
 
+def lesion_pixel_rles(pngs) -> dict[int, dict]:
+    """PhotographResult.lesion_pixels from the dataset's annotation as drawn.
+
+    Args:
+      pngs: one single-channel PNG per lesion type (TFDS order, nonzero on the lesion), b"" where the type is
+        not annotated.
+
+    Returns:
+      class id -> RLE, for the types with a PNG.
+    """
+    return {label: encode_mask(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE) > 0)
+            for label, png in zip(LABELS, pngs) if len(png)}
+
+
 def batch_results(predictions: dict, groundtruths: dict) -> list[PhotographResult]:
     """PhotographResults of one validation batch (numpy arrays, Model Garden's keys).
 
     groundtruths carry, besides Model Garden's eval keys, `mask_pngs` (the
-    stored crops) and `annotation` (status index per lesion type, TFDS order).
+    stored crops), `annotation` (status index per lesion type, TFDS order)
+    and, where the dataset has them, `lesion_pixels` (lesion_pixel_rles' PNGs,
+    at the dataset's resolution).
     """
+    drawn = groundtruths.get("lesion_pixels")
     results = []
     for i in range(len(groundtruths["source_id"])):
         height, width = int(groundtruths["height"][i]), int(groundtruths["width"][i])
@@ -65,5 +84,6 @@ def batch_results(predictions: dict, groundtruths: dict) -> list[PhotographResul
             predictions=predicted_lesions(predictions["detection_boxes"][i][:found] / scale,
                                           predictions["detection_classes"][i][:found],
                                           predictions["detection_scores"][i][:found],
-                                          predictions["detection_masks"][i][:found], height, width)))
+                                          predictions["detection_masks"][i][:found], height, width),
+            lesion_pixels=None if drawn is None else lesion_pixel_rles(drawn[i])))
     return results

@@ -121,6 +121,12 @@ class PhotographResult:
     status: dict[int, str]     # class id -> ANNOTATED | ABSENT | UNKNOWN (missing: UNKNOWN)
     ground_truth: Lesions
     predictions: Lesions
+    # For the pixel AUPR (evaluation.pixel_aupr): class id -> RLE of the annotation as drawn (not split into
+    # dilated instances), for each ANNOTATED type; None where the photograph carries none.
+    lesion_pixels: dict[int, dict] | None = None
+    # The 6-value geometry (retina_tf.data.fundus) from height x width to lesion_pixels' resolution, the
+    # original photograph's; None where lesion_pixels are at height x width.
+    geometry: np.ndarray | None = None
 
     def __post_init__(self):
         if set(self.status.values()) - set(STATUSES):
@@ -131,6 +137,25 @@ class PhotographResult:
             if len(self.predictions):
                 raise ValueError(f"photograph {self.image_id}: predictions need scores")
             self.predictions = dataclasses.replace(self.predictions, scores=np.zeros(0))
+        if self.geometry is not None:
+            self.geometry = np.asarray(self.geometry, float).reshape(6)
+        if self.lesion_pixels is not None:
+            annotated = [label for label in LABELS if self.status_of(label) == ANNOTATED]
+            if sorted(self.lesion_pixels) != annotated:
+                raise ValueError(f"photograph {self.image_id}: lesion_pixels of types {sorted(self.lesion_pixels)} "
+                                 f"where {annotated} are annotated")
+            sizes = {tuple(int(side) for side in rle["size"]) for rle in self.lesion_pixels.values()}
+            if sizes - {self.pixel_size}:
+                raise ValueError(f"photograph {self.image_id}: lesion_pixels of size {sorted(sizes)} where the "
+                                 f"{'geometry' if self.geometry is not None else 'photograph'} gives "
+                                 f"{self.pixel_size}")
+
+    @property
+    def pixel_size(self) -> tuple[int, int]:
+        """(height, width) of lesion_pixels: the original photograph's where a geometry maps there."""
+        if self.geometry is None:
+            return self.height, self.width
+        return int(self.geometry[4]), int(self.geometry[5])
 
     def status_of(self, label: int) -> str:
         return self.status.get(label, UNKNOWN)

@@ -62,3 +62,13 @@ def test_mask_iou_and_operating_points():
     thresholds, counts = records.operating_points([0.5, 0.9, 0.5], [1, 1, 1])
     np.testing.assert_array_equal(thresholds, [np.inf, 0.9, 0.5])
     np.testing.assert_array_equal(counts, [0, 1, 3])
+
+
+def test_lesion_pixels_hold_the_annotated_types_at_the_geometry_s_size():
+    drawn = {EXUDATE: rectangle(0, 0, 5, 5, shape=(6, 8))}
+    result = photograph(status={EXUDATE: records.ANNOTATED}, drawn=drawn, geometry=[-1, 0, 7, 8, 6, 8])
+    assert result.pixel_size == (6, 8) and photograph().pixel_size == (64, 64)
+    with pytest.raises(ValueError, match="annotated"):
+        photograph(status={EXUDATE: records.ANNOTATED, MICROANEURYSM: records.ANNOTATED}, drawn={})
+    with pytest.raises(ValueError, match="size"):   # without a geometry: at the photograph's 64 x 64
+        photograph(status={EXUDATE: records.ANNOTATED}, drawn=drawn)

@@ -1,7 +1,9 @@
 """All metrics of a set of photographs as one JSON-ready dict, a Markdown summary and plots.
 
 The dict is the single source for the table and the plots, so a report read
-back from report.json plots and prints the same as a fresh one.
+back from report.json plots and prints the same as a fresh one. The IDRiD
+pixel AUPR joins in where the photographs carry their annotation as drawn
+(PhotographResult.lesion_pixels).
 """
 
 import dataclasses
@@ -16,15 +18,18 @@ from retina_tf import storage
 from retina_tf.evaluation.coco import IOU_TYPES, coco_metrics
 from retina_tf.evaluation.froc import HIT_IOU, lesion_froc
 from retina_tf.evaluation.paper_map import IOU_THRESHOLDS, compute_paper_map
+from retina_tf.evaluation.pixel_aupr import IDRID_BEST_AUPR, compute_pixel_aupr
 from retina_tf.evaluation.records import LABELS, PhotographResult, class_name
 from retina_tf.evaluation.screening import OPERATING_THRESHOLD, screen_photographs
 
 DIGITS = 4
+_IDRID_BEST = {class_name(label): aupr for label, aupr in IDRID_BEST_AUPR.items()}
 
 
 def evaluate(results: list[PhotographResult], iou_thresholds=IOU_THRESHOLDS,
              operating_threshold: float = OPERATING_THRESHOLD, hit_iou: float = HIT_IOU) -> dict:
-    """Every metric of the same photographs, as plain JSON (see _jsonable)."""
+    """Every metric of the same photographs, as plain JSON (see _jsonable); pixel_aupr where any carries
+    lesion_pixels."""
     report = {
         "photographs": len(results),
         "paper_map": dataclasses.asdict(compute_paper_map(results, iou_thresholds)),
@@ -33,6 +38,8 @@ def evaluate(results: list[PhotographResult], iou_thresholds=IOU_THRESHOLDS,
         "screening": {name: dataclasses.asdict(result)
                       for name, result in screen_photographs(results, operating_threshold).items()},
     }
+    if any(result.lesion_pixels is not None for result in results):
+        report["pixel_aupr"] = {label: dataclasses.asdict(compute_pixel_aupr(results, label)) for label in LABELS}
     return _jsonable(report)
 
 
@@ -103,16 +110,27 @@ def markdown_table(report: dict) -> str:
     lines += _table(["", "sensitivity", "specificity", "AUC", "positives", "negatives", "note"],
                     [[name, s["sensitivity"], s["specificity"], s["auc"], s["positives"], s["negatives"],
                       s["note"] or ""] for name, s in screen.items()])
+    if "pixel_aupr" in report:
+        lines += ["", "### Pixel AUPR (IDRiD 2018 segmentation challenge: every pixel of the photographs pooled)",
+                  ""]
+        lines += _table(["", "AUPR", "IDRiD best", "AUPR / best", "lesion pixels", "pixels", "photographs"],
+                        [[name, p["aupr"], _IDRID_BEST[name],
+                          None if p["aupr"] is None else round(p["aupr"] / _IDRID_BEST[name], DIGITS),
+                          p["lesion_pixels"], p["pixels"], p["photographs"]]
+                         for name, p in report["pixel_aupr"].items()])
+        lines += ["", "IDRiD best: the challenge's top entries (Porwal et al., Medical Image Analysis 59:101561, "
+                  "2020)."]
     return "\n".join(lines) + "\n"
 
 
 def write_plots(report: dict, out_dir) -> list[epath.Path]:
-    """Precision-recall, FROC and ROC figures, each only where it has a curve."""
+    """Precision-recall, FROC, ROC and pixel precision-recall figures, each only where it has a curve."""
     out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, plot in (("precision_recall.png", _precision_recall_figure), ("froc.png", _froc_figure),
-                       ("screening_roc.png", _screening_roc_figure)):
+                       ("screening_roc.png", _screening_roc_figure),
+                       ("pixel_precision_recall.png", _pixel_precision_recall_figure)):
         figure = plot(report)
         if figure is not None:
             with (out_dir / name).open("wb") as file:   # a bucket too: matplotlib writes local files only
@@ -175,6 +193,24 @@ def _screening_roc_figure(report: dict) -> Figure | None:
     return figure
 
 
+def _pixel_precision_recall_figure(report: dict) -> Figure | None:
+    curves = report.get("pixel_aupr", {})
+    if not any(curve["recall"] for curve in curves.values()):
+        return None
+    figure = Figure(figsize=(5 * len(curves), 4.5))
+    figure.suptitle("Pixel precision-recall (IDRiD), every pixel of the photographs pooled")
+    for ax, (name, curve) in zip(figure.subplots(1, len(curves), squeeze=False)[0], curves.items()):
+        if curve["recall"]:
+            # Drawn as the AUPR sums it: each threshold's precision over the recall that threshold adds.
+            ax.step([0.0, *curve["recall"]], [curve["precision"][0], *curve["precision"]], where="pre",
+                    label=f"AUPR {_cell(curve['aupr'])} (IDRiD best {_cell(_IDRID_BEST[name])})")
+            ax.legend(loc="lower left")
+        else:
+            ax.text(0.5, 0.5, "no lesion pixels", ha="center", transform=ax.transAxes)
+        ax.set(title=name, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    return figure
+
+
 def write_report(results: list[PhotographResult], out_dir, **options) -> dict:
     """report.json, report.md and the plots in out_dir; options go to evaluate()."""
     report = evaluate(results, **options)
@@ -199,4 +235,6 @@ def headline(report: dict) -> dict[str, float]:
             figures[f"coco_{iou_type}_{name}"] = coco["stats"][name]
     for lesion, froc in report["froc"].items():
         figures[f"froc_score/{lesion}"] = froc["score"]
+    for lesion, pixel in report.get("pixel_aupr", {}).items():
+        figures[f"pixel_aupr/{lesion}"] = pixel["aupr"]
     return {name: float(value) for name, value in figures.items() if value is not None}

@@ -1,12 +1,17 @@
-"""Scoring a model on a TFDS e_ophtha split: a training checkpoint, or an exported SavedModel.
+"""Scoring a model on a split of a TFDS dataset (e_ophtha, idrid): a training checkpoint, or an exported SavedModel.
 
 Both loops give `PhotographResult`s at the dataset's resolution against its
 exact stored lesion masks, for retina_tf.evaluation's figures. A checkpoint
 is scored through the training task's own validation pipeline and step; an
-export through its `normalised` signature. This module needs TensorFlow, so
-the package's __init__ leaves it out.
+export through its `normalised` signature. Where the dataset stores the
+annotation as drawn, both carry it at the photograph's original size
+(`original_lesion_pixels`) with the `geometry` that maps the predictions
+there, so that the IDRiD pixel AUPR is scored as the challenge scores it,
+not at the dataset's resolution as training's validation does. This module
+needs TensorFlow, so the package's __init__ leaves it out.
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -27,11 +32,13 @@ def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: st
                        ) -> tuple[list[PhotographResult], str]:
     """PhotographResults of a split scored with the latest checkpoint in model_dir, and that checkpoint.
 
-    data_dir None keeps the one the model was trained on (its params.yaml).
+    data_dir None keeps the one the model was trained on (its params.yaml); config None its dataset config,
+    a bare config name that dataset at another config, a full TFDS name (idrid/lesions_1024) another dataset.
     """
     overrides = [f"task.validation_data.tfds_split={split}"]
     if config:
-        overrides.append(f"task.validation_data.tfds_name=e_ophtha/{config}")
+        recorded = trained_model(model_dir, data_dir=data_dir).params.task.validation_data.tfds_name
+        overrides.append(f"task.validation_data.tfds_name={dataset_name(config, recorded)}")
     trained = trained_model(model_dir, overrides, data_dir=data_dir)
     validation = trained.params.task.validation_data
     datasets.require_built(validation.tfds_name, validation.tfds_data_dir)
@@ -47,7 +54,19 @@ def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: st
         state = task.aggregate_logs(state, outputs)
         if progress:
             progress(len(state))
-    return list(state or []), trained.checkpoint
+    builder = tfds.builder(validation.tfds_name, data_dir=validation.tfds_data_dir or None)
+    return _at_original_size(list(state or []), builder, validation.tfds_split), trained.checkpoint
+
+
+def _at_original_size(results: list[PhotographResult], builder, split: str) -> list[PhotographResult]:
+    """The results with the split's annotation as drawn at the original size, matched by image id, where the
+    dataset stores it (as they are where it does not); the validation pipeline carries it at the dataset's."""
+    if "original_lesion_pixels" not in builder.info.features:
+        return results
+    drawn = builder.as_dataset(split=split, decoders=tfds.decode.PartialDecoding(
+        {"image/id": True, "geometry": True, "original_lesion_pixels": True}))
+    originals = {int(example["image/id"]): _drawn_at_original_size(example) for example in tfds.as_numpy(drawn)}
+    return [dataclasses.replace(result, **originals[result.image_id]) for result in results]
 
 
 def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathLike, split: str, config: str | None,
@@ -56,24 +75,24 @@ def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathL
 
     The dataset's images are already normalised, so scoring happens at the
     dataset's resolution against its exact stored lesion masks, as for a
-    checkpoint (checkpoint_results).
+    checkpoint (checkpoint_results); the annotation as drawn, where stored,
+    comes at the original size.
     """
     version = model_base.version_folder(saved_model)
     metadata = model_base.export_metadata(version)   # read before the SavedModel loads, as is the dataset
-    config = config or metadata.get("dataset", "").partition("e_ophtha/")[2]
-    if not config:
+    if not config and not metadata.get("dataset"):
         raise UserError(f"{version}: the export does not record its dataset: pass --config "
-                        "(an e_ophtha config such as patients_1024)")
-    datasets.require_built(f"e_ophtha/{config}", data_dir)
+                        "(a dataset and config such as idrid/lesions_1024 or e_ophtha/patients_1024)")
+    name = dataset_name(config, metadata.get("dataset"))
+    datasets.require_built(name, data_dir)
     predictor = SavedModelPredictor(version)
-    builder = tfds.builder(f"e_ophtha/{config}", data_dir=str(data_dir))
+    builder = tfds.builder(name, data_dir=str(data_dir))
     if split not in builder.info.splits:
-        raise UserError(f"e_ophtha/{config} has no split {split!r} in {data_dir}: "
-                        "build it with retina-tf build-dataset")
+        raise UserError(f"{name} has no split {split!r} in {data_dir}: build it with retina-tf build-dataset")
     size = builder.builder_config.image_size
     expected = metadata.get("normalisation", {}).get("output_size", size)
     if expected != size:
-        raise UserError(f"{version} takes {expected}x{expected} images but e_ophtha/{config} holds "
+        raise UserError(f"{version} takes {expected}x{expected} images but {name} holds "
                         f"{size}x{size}: choose a config of the model's size")
     results = []
     for example in tfds.as_numpy(builder.as_dataset(split=split)):
@@ -91,9 +110,26 @@ def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathL
                                                          objects["mask"], size, size),
             predictions=detections.predicted_lesions(outputs["boxes"][0][:count], outputs["classes"][0][:count],
                                                      outputs["scores"][0][:count], outputs["masks"][0][:count],
-                                                     size, size)))
+                                                     size, size),
+            **(_drawn_at_original_size(example) if "original_lesion_pixels" in example else {})))
         if progress:
             progress(len(results))
     return results
 
 
+def dataset_name(config: str | None, recorded: str | None) -> str:
+    """The TFDS name to score on: config as a full name (idrid/lesions_1024), a bare config of the recorded
+    dataset (patients_512 of e_ophtha/patients_1024), or the recorded name itself."""
+    if not config:
+        return recorded
+    if "/" in config:
+        return config
+    return f"{(recorded or 'e_ophtha').partition('/')[0]}/{config}"
+
+
+def _drawn_at_original_size(example) -> dict:
+    """PhotographResult's lesion_pixels at the photograph's original size and the geometry that maps the
+    dataset's resolution there, from a TFDS example in numpy."""
+    return {"lesion_pixels": detections.lesion_pixel_rles(
+                [example["original_lesion_pixels"][lesion] for lesion in LESION_CLASSES]),
+            "geometry": example["geometry"]}

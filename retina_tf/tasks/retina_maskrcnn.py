@@ -3,7 +3,9 @@
 Validation scores what the paper scores: the per-photograph mAP at mask IoU
 0.35/0.5/0.75 over the lesion types annotated on each photograph, plus COCO
 AP at 256 detections and the lesion FROC (retina_tf.evaluation), at the
-dataset's resolution against the exact stored lesion masks. At each validation
+dataset's resolution against the exact stored lesion masks; where the dataset
+stores the annotation as drawn, also the IDRiD pixel AUPR, at that resolution
+too (`retina-tf evaluate` scores it at the original size). At each validation
 the first few photographs, annotated | found, go to TensorBoard as images.
 """
 
@@ -161,13 +163,16 @@ def _numpy(value):
 
 
 def _with_exact_ground_truth(parse, max_instances: int):
-    """Adds the stored lesion crops and the annotation status to the eval ground truth."""
+    """Adds the stored lesion crops, the annotation status and, where the dataset has it, the annotation as
+    drawn (for the pixel AUPR) to the eval ground truth."""
 
     def parse_with_crops(data):
         image, labels = parse(data)
         pngs = data["groundtruth_instance_mask_pngs"][:max_instances]
         labels["groundtruths"]["mask_pngs"] = tf.pad(pngs, [[0, max_instances - tf.shape(pngs)[0]]])
         labels["groundtruths"]["annotation"] = data["annotation"]
+        if "lesion_pixels" in data:
+            labels["groundtruths"]["lesion_pixels"] = data["lesion_pixels"]
         return image, labels
 
     return parse_with_crops

@@ -19,11 +19,15 @@ def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eo
     assert images.shape[1:] == (256, 256, 3)
     truths = labels["groundtruths"]
     assert truths["mask_pngs"].dtype == tf.string and truths["annotation"].shape[-1] == 2
+    assert truths["lesion_pixels"].dtype == tf.string and truths["lesion_pixels"].shape[-1] == 2
     outputs = task.validation_step((images, labels), model)
     state = task.aggregate_logs(None, tf.nest.map_structure(lambda value: (value,), outputs))
     assert len(state) == images.shape[0]
+    # The annotation as drawn, at the dataset's resolution, for the pixel AUPR.
+    assert all(result.lesion_pixels is not None and result.geometry is None for result in state)
     figures = task.reduce_aggregated_logs(state)
     assert "paper_mAP50" in figures and 0.0 <= figures["paper_mAP50"] <= 1.0
+    assert all(0.0 <= value <= 1.0 for name, value in figures.items() if name.startswith("pixel_aupr/"))
 
 
 def test_training_on_windows_validates_on_whole_photographs(eophtha_data_dir):
