@@ -35,14 +35,13 @@ from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
 from retina_tf.data import visualise
 from retina_tf.datasets import build_e_ophtha
 from retina_tf.evaluation import report
-from retina_tf.evaluation.froc import lesion_hits
+from retina_tf.evaluation.operating_point import DEFAULT_THRESHOLD, false_positives_per_find
 from retina_tf.evaluation.scoring import checkpoint_results
 from retina_tf.experiment import experiment_params, trained_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REAL_FUNDUS = ROOT / "tests" / "data" / "real_fundus"
 DATASET = "e_ophtha/all_train_1024"
-SCORE_THRESHOLD = 0.35   # the paper's minimum detection confidence
 
 
 def _subtree(stems, out: pathlib.Path) -> pathlib.Path:
@@ -62,21 +61,7 @@ def _build(stems, workdir: pathlib.Path) -> pathlib.Path:
     return data_dir
 
 
-def false_positives_per_find(results, label: int, threshold: float = SCORE_THRESHOLD):
-    """Predictions of `label` at or above threshold that hit no lesion, lesions hit, lesions (FROC's hit rule)."""
-    false_positives = found = lesions = 0
-    for result in results:
-        predictions = result.predictions.of_class(label)
-        predictions = predictions.select(predictions.scores >= threshold)
-        truth = result.ground_truth.of_class(label)
-        hits = lesion_hits(predictions, truth)
-        false_positives += int((~hits.any(axis=1)).sum())
-        found += int(hits.any(axis=0).sum())
-        lesions += len(truth)
-    return false_positives, found, lesions
-
-
-def write_overlays(results, data_dir: pathlib.Path, out: pathlib.Path, threshold: float = SCORE_THRESHOLD):
+def write_overlays(results, data_dir: pathlib.Path, out: pathlib.Path, threshold: float = DEFAULT_THRESHOLD):
     """Per photograph: annotated lesions outlined (left) | lesions found at threshold (right), 1024 px."""
     by_id = {result.image_id: result for result in results}
     written = []
@@ -129,7 +114,7 @@ def score(model_dir: pathlib.Path, data_dir: pathlib.Path, name: str, out: pathl
     for label, lesion in enumerate(LESION_CLASSES, start=1):
         false_positives, found, lesions = false_positives_per_find(results, label)
         ratio = f"{false_positives / found:.2f} per lesion found" if found else "none found"
-        print(f"  {lesion} at score >= {SCORE_THRESHOLD}: {found} of {lesions} lesions found, "
+        print(f"  {lesion} at score >= {DEFAULT_THRESHOLD}: {found} of {lesions} lesions found, "
               f"{false_positives} false positives ({ratio})")
     for path in write_overlays(results, data_dir, out / name):
         print(f"  overlay {path}")

@@ -26,6 +26,12 @@ def test_evaluate_writes_the_report_and_the_plots(eophtha_data_dir, tmp_path, ca
     assert (out / "report.md").read_text().startswith("Photographs: 2")
     for plot in ("precision_recall.png", "froc.png"):
         assert (out / plot).stat().st_size > 5_000, plot
+    chosen = json.loads((out / "operating_point.json").read_text())
+    assert (chosen["split"], chosen["photographs"], chosen["target_false_positives_per_find"]) == ("validation", 2, 0.5)
+    assert set(chosen["lesion_types"]) == {"exudate", "microaneurysm"}
+    for lesion_type, threshold in chosen["lesion_types"].items():
+        assert set(threshold) == {"threshold", "chosen_by", "found", "lesions", "false_positives"}
+        assert f"\n  {lesion_type}: report from score {threshold['threshold']:.4g} (" in printed
 
 
 def test_evaluate_refuses_a_folder_that_is_not_a_model_dir(eophtha_data_dir, tmp_path, capsys):
@@ -50,6 +56,6 @@ def test_evaluate_refuses_a_data_dir_without_the_dataset_and_writes_nothing(tmp_
     assert cli.main(["evaluate", source, str(model), "--data-dir", str(data_dir), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (f"retina-tf evaluate: error: e_ophtha/patients_512 is not built in {data_dir}: build it with "
-                   f"retina-tf build-dataset --manual-dir <the e-ophtha download> --data-dir {data_dir} "
-                   "--config patients_512")
+                   "retina-tf build-dataset --dataset e_ophtha/patients_512 --manual-dir <the e-ophtha download> "
+                   f"--data-dir {data_dir}")
     assert not out.exists() and not list(data_dir.iterdir())

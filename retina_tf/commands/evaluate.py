@@ -4,7 +4,12 @@ With --model-dir the latest checkpoint is scored through the training task's
 own validation pipeline and validation step; with --saved-model an exported
 model is scored through its `normalised` signature
 (retina_tf.evaluation.scoring). Either way the figures come from
-retina_tf.evaluation against the exact stored lesion masks.
+retina_tf.evaluation against the exact stored lesion masks, and the IDRiD
+pixel AUPR, where the dataset stores the annotation as drawn, at the
+photographs' original size. Beside the report
+it writes operating_point.json, per lesion type the score lesions are
+reported from (retina_tf.evaluation.operating_point), for `retina-tf export
+--operating-point`: choose it on the validation split, never the test split.
 """
 
 import sys
@@ -17,17 +22,25 @@ def add_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-dir", type=storage.path, help="a training model_dir (params.yaml, checkpoints)")
     source.add_argument("--saved-model", type=storage.path, help="an exported SavedModel version folder")
-    parser.add_argument("--data-dir", type=storage.path, required=True, help="TFDS data_dir holding e_ophtha")
-    parser.add_argument("--config", help="e_ophtha config (default: the one the model was trained on, "
-                                         "as recorded in params.yaml or the export's retina_tf.json)")
-    parser.add_argument("--split", default="test", help="train, validation or test (default test)")
-    parser.add_argument("--out", type=storage.path, required=True, help="folder for report.json, report.md, plots")
+    parser.add_argument("--data-dir", type=storage.path, required=True,
+                        help="TFDS data_dir holding the dataset (e_ophtha or idrid)")
+    parser.add_argument("--config", help="the dataset to score on (default: the one the model was trained on, "
+                                         "as recorded in params.yaml or the export's retina_tf.json): a config of "
+                                         "that dataset (patients_512) or a full name (idrid/lesions_1024)")
+    parser.add_argument("--split", default="test", help="train, validation or test (default test); choose the "
+                                                          "operating point for an export with --split validation")
+    parser.add_argument("--out", type=storage.path, required=True, help="folder for report.json, report.md, plots "
+                                                                            "and operating_point.json")
     parser.add_argument("--operating-threshold", type=float, default=0.5,
                         help="score threshold for the screening sensitivity/specificity (default 0.5)")
+    parser.add_argument("--max-false-positives-per-find", type=float, default=0.5, metavar="F",
+                        help="the operating point (operating_point.json in --out, for retina-tf export "
+                             "--operating-point): per lesion type, the lowest score with at most this many false "
+                             "positives per lesion found (default 0.5); choose it on --split validation")
 
 
 def run(args):
-    from retina_tf.evaluation import report, scoring  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.evaluation import operating_point, report, scoring  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
     def progress(count):
         print(f"\r  scored {count} photographs", end="", file=sys.stderr, flush=True)
@@ -45,3 +58,10 @@ def run(args):
     print(f"# {args.split} split, {len(results)} photographs, model {source}\n")
     print(report.markdown_table(figures))
     print(f"\nreport.json, report.md and plots in {args.out}")
+    chosen = operating_point.choose_operating_point(results, args.max_false_positives_per_find)
+    path = operating_point.write_operating_point(chosen, args.out, args.split, len(results), str(source),
+                                                 args.max_false_positives_per_find)
+    advice = "" if args.split == "validation" else " (for an export, choose it on --split validation)"
+    print(f"operating point on the {args.split} split, {path}{advice}:")
+    for lesion_type, threshold in chosen.items():
+        print(f"  {operating_point.summary_line(lesion_type, threshold)}")

@@ -10,10 +10,18 @@ def add_arguments(parser):
     parser.add_argument("--export-base", type=storage.path, required=True, help="TF Serving's model base path")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
     parser.add_argument("--version", type=int, help="version number (default: the next free integer)")
+    parser.add_argument("--operating-point", type=storage.path, metavar="FILE",
+                        help="operating_point.json of retina-tf evaluate --split validation: the score per lesion "
+                             "type from which lesions are reported (default: the paper's 0.35 for both)")
 
 
 def run(args):
+    from retina_tf.evaluation import operating_point  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
     from retina_tf.serving.export import export  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
-    target = export(args.model_dir, args.export_base, args.model_name, args.version)
+    # Read first: a bad file fails before minutes of tracing.
+    point = (operating_point.read_operating_point(args.operating_point) if args.operating_point
+             else operating_point.default_operating_point())
+    target = export(args.model_dir, args.export_base, args.model_name, args.version, operating_point=point)
     print(f"exported {target} (signatures serving_default: photographs -> lesions; normalised: images -> lesions)")
+    print(f"lesions reported from {point.describe()} ({point.chosen_by})")

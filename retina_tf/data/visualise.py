@@ -56,11 +56,16 @@ def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None) -> n
 
 
 def lesion_overlay(image: np.ndarray, found) -> np.ndarray:
-    """A photograph with each lesion found on it (a serving PhotographLesions) outlined, boxed and scored in
-    its type's colour, and a legend counting each type (as the paper's Figure 3)."""
-    drawn = draw_lesions(image, [lesion.box for lesion in found.lesions], [lesion.type for lesion in found.lesions],
-                         found.masks, [lesion.score for lesion in found.lesions])
-    return legend(drawn, [(text, LESION_COLOURS[lesion_type]) for lesion_type, text in found.count_texts().items()])
+    """A photograph with each lesion reported on it (a serving PhotographLesions: at or above its type's
+    threshold) outlined, boxed and scored in its type's colour, and a legend counting each type with its
+    threshold (as the paper's Figure 3). The weaker lesions stay in the record, not on the picture."""
+    shown = [index for index, lesion in enumerate(found.lesions) if lesion.reported]
+    lesions = [found.lesions[index] for index in shown]
+    drawn = draw_lesions(image, [lesion.box for lesion in lesions], [lesion.type for lesion in lesions],
+                         found.masks[shown], [lesion.score for lesion in lesions])
+    thresholds = found.operating_point.thresholds
+    return legend(drawn, [(f"{text} (score >= {thresholds[lesion_type]:.4g})", LESION_COLOURS[lesion_type])
+                          for lesion_type, text in found.count_texts().items()])
 
 
 def result_sheet(image: np.ndarray, result, min_score: float | None = None) -> np.ndarray:

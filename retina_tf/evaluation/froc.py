@@ -62,9 +62,22 @@ def first_finds(scores: np.ndarray, hits: np.ndarray) -> np.ndarray:
     return finds
 
 
-def lesion_froc(results: list[PhotographResult], label: int, hit_iou: float = HIT_IOU,
-                fp_rates=FP_RATES) -> FROC:
-    scores, finds, false_positives = [], [], []
+@dataclasses.dataclass
+class LesionSweep:
+    """One lesion type's predictions pooled over the photographs where it is annotated or absent, swept
+    by score threshold: at thresholds[i], found[i] lesions are hit and false_positives[i] predictions hit
+    nothing (thresholds: inf, then each distinct score, descending)."""
+
+    photographs: int
+    lesions: int
+    thresholds: np.ndarray
+    found: np.ndarray
+    false_positives: np.ndarray
+
+
+def lesion_sweep(results: list[PhotographResult], label: int, hit_iou: float = HIT_IOU) -> LesionSweep:
+    """Found lesions and false positives of `label` at every score threshold (FROC's hit rule)."""
+    scores, finds, false_positives = [np.zeros(0)], [np.zeros(0, int)], [np.zeros(0, bool)]
     photographs = lesions = 0
     for result in results:
         if result.status_of(label) == UNKNOWN:
@@ -75,13 +88,20 @@ def lesion_froc(results: list[PhotographResult], label: int, hit_iou: float = HI
         finds.append(first_finds(found.scores, hits))
         false_positives.append(~hits.any(axis=1))
         photographs, lesions = photographs + 1, lesions + len(truth)
+    thresholds, found_lesions, false = operating_points(
+        np.concatenate(scores), np.concatenate(finds), np.concatenate(false_positives))
+    return LesionSweep(photographs, lesions, thresholds, found_lesions, false)
+
+
+def lesion_froc(results: list[PhotographResult], label: int, hit_iou: float = HIT_IOU,
+                fp_rates=FP_RATES) -> FROC:
+    sweep = lesion_sweep(results, label, hit_iou)
+    photographs, lesions, thresholds = sweep.photographs, sweep.lesions, sweep.thresholds
     rates = tuple(float(rate) for rate in fp_rates)
     if not lesions:
         return FROC(label, photographs, lesions, dict.fromkeys(rates), None,
                     np.zeros(0), np.zeros(0), np.zeros(0))
-    thresholds, found_lesions, false = operating_points(
-        np.concatenate(scores), np.concatenate(finds), np.concatenate(false_positives))
-    fp_rate, sensitivity = false / photographs, found_lesions / lesions
+    fp_rate, sensitivity = sweep.false_positives / photographs, sweep.found / lesions
     at = {rate: float(sensitivity[fp_rate <= rate].max()) for rate in rates}
     return FROC(label, photographs, lesions, at, mean_or_none(list(at.values())),
                 fp_rate, sensitivity, thresholds)

@@ -1,7 +1,8 @@
 """The gRPC client of the model server (TF Serving, or `retina-tf serve`), on tensorflow-serving-api's stubs.
 
 Encoded JPEG/PNG photographs go out; `PhotographLesions` come back, the same
-records the local predictor makes. Each call has a deadline. Only
+records the local predictor makes, each lesion marked reported or not by the
+operating point the served model answers with. Each call has a deadline. Only
 UNAVAILABLE (the server down, restarting or not listening yet) is retried,
 with exponential backoff: every other failure would fail again the same
 way. Failures end as UserErrors that say what to fix.
@@ -51,15 +52,25 @@ class RetinaClient:
     def close(self):
         self._channel.close()
 
-    def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None
-                ) -> list[lesion_records.PhotographLesions]:
-        """Lesions on encoded JPEG/PNG photographs (one request), in original-photograph pixels."""
+    def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None,
+                min_score: float | None = None) -> list[lesion_records.PhotographLesions]:
+        """Lesions on encoded JPEG/PNG photographs (one request), in original-photograph pixels.
+
+        Args:
+            photographs: the encoded photographs.
+            names: their names in the records (default: numbered).
+            min_score: report lesions from this score, whatever their type, instead of the served
+                model's operating point.
+
+        Returns:
+            One record per photograph, every lesion the model kept, the reported ones marked.
+        """
         request = predict_pb2.PredictRequest(
             model_spec=model_pb2.ModelSpec(name=self.model_name, signature_name=DEFAULT_SIGNATURE))
         request.inputs[PHOTOGRAPHS_INPUT].CopyFrom(tf.make_tensor_proto(list(photographs), dtype=tf.string))
         response = self._call(request)
         return lesion_records.batch_lesions({key: tf.make_ndarray(proto) for key, proto in response.outputs.items()},
-                                       names)
+                                            names, min_score)
 
     def _call(self, request):
         tries = self.retries + 1

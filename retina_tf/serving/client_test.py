@@ -22,8 +22,22 @@ def test_the_client_gets_what_local_prediction_gives(served, local_predictor, ph
                                                       assert_same_lesions):
     with RetinaClient(served.target) as client:
         found = client.predict(photograph_bytes, ["a.jpg", "b.png"])
-    assert_same_lesions(found, local_predictor.predict(photograph_bytes, ["a.jpg", "b.png"]))
+    expected = local_predictor.predict(photograph_bytes, ["a.jpg", "b.png"])
+    assert_same_lesions(found, expected)
     assert all(record.lesions for record in found)
+    # The operating point travels in the answer: TF Serving's clients cannot read the export's assets.extra.
+    assert [record.operating_point for record in found] == [record.operating_point for record in expected]
+    assert found[0].operating_point.chosen_by == "default: the paper's minimum detection confidence"
+    assert [[lesion.reported for lesion in record.lesions] for record in found] == [
+        [lesion.reported for lesion in record.lesions] for record in expected]
+
+
+def test_a_minimum_score_replaces_the_served_operating_point(served, photograph_bytes):
+    with RetinaClient(served.target) as client:
+        [every] = client.predict(photograph_bytes[:1], min_score=0.0)
+    assert every.lesions and all(lesion.reported for lesion in every.lesions)
+    assert every.operating_point.thresholds == {"exudate": 0.0, "microaneurysm": 0.0}
+    assert every.reported_counts() == every.counts()
 
 
 def test_a_refused_photograph_carries_the_servers_reason(served, photograph_bytes):

@@ -20,7 +20,8 @@ the number is free: two exports there must not run at once (a scheduler's
 lock, README). An existing version is never overwritten. The next export
 removes the staging folder of a killed one on this host. assets.extra holds
 the warm-up requests TF Serving replays before serving, and retina_tf.json
-(what was exported: checkpoint, normalisation, classes, validation figures).
+(what was exported: checkpoint, normalisation, classes, validation figures,
+the operating point, which the signatures answer with too).
 """
 
 import dataclasses
@@ -40,6 +41,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from retina_tf import LESION_CLASSES, datasets, storage
 from retina_tf.data import synthetic
 from retina_tf.errors import UserError
+from retina_tf.evaluation.operating_point import OperatingPoint, default_operating_point
 from retina_tf.experiment import trained_model
 from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.model_base import versions
@@ -78,8 +80,23 @@ CLAIM_ATTEMPTS = 100
 
 
 def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME,
-           version: int | None = None, figures: dict | None = None) -> epath.Path:
-    """Exports the latest checkpoint of model_dir; returns the new version folder."""
+           version: int | None = None, figures: dict | None = None,
+           operating_point: OperatingPoint | None = None) -> epath.Path:
+    """Exports the latest checkpoint of model_dir.
+
+    Args:
+        model_dir: the training model_dir.
+        export_base: TF Serving's model base path (holding <model_name>/<version>).
+        model_name: the served model's name.
+        version: the version number; default the next free one.
+        figures: validation figures kept in the metadata (retina-tf cycle compares them).
+        operating_point: the thresholds lesions are reported from (operating_point.read_operating_point);
+            default the paper's 0.35 for every type.
+
+    Returns:
+        The new version folder.
+    """
+    operating_point = operating_point or default_operating_point()
     trained = trained_model(model_dir)
     model_base = storage.path(export_base) / model_name
     if version is not None:
@@ -87,7 +104,7 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
 
     params = trained.params
     normalisation = datasets.normalisation_of(params.task.train_data.tfds_name)
-    module = FundusDetectionModule(params, normalisation)
+    module = FundusDetectionModule(params, normalisation, operating_point)
     tf.train.Checkpoint(model=module.model).read(trained.checkpoint).expect_partial().assert_existing_objects_matched()
 
     _remove_abandoned_staging(model_base)
@@ -104,6 +121,7 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
             "max_detections": params.task.model.detection_generator.max_num_detections,
             "min_score": params.task.model.detection_generator.pre_nms_score_threshold,
             "figures": figures or {},
+            "operating_point": operating_point.to_json(),
         }
         return _claim_version(staging, model_base, metadata, version)
     finally:

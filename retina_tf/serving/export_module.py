@@ -11,7 +11,10 @@ a batch of more than one, a refusal starts with the photograph's place,
 `photographs[i]: `. `normalised` takes already-normalised images. Both
 return the same keys; masks stay M x M probabilities over each box (paste
 one into the photograph by resizing it to its box and thresholding at 0.5:
-`retina_tf.serving.lesion_records.lesion_masks`).
+`retina_tf.serving.lesion_records.lesion_masks`). Both answer with the
+operating point the module was built with, constants of the graph: each
+type's threshold, which lesions reach it (`reported`) and how the thresholds
+were chosen, for clients of TF Serving, which cannot read assets.extra.
 
 The model inside both signatures is frozen: its weights are constants of
 the graph, not variables, which TensorFlow optimises further (most likely
@@ -21,6 +24,7 @@ the CPU (benchmarks/README.md). The SavedModel is for inference
 only; the training checkpoints stay the source of the weights.
 """
 
+import numpy as np
 import tensorflow as tf
 from official.vision.serving import detection
 
@@ -29,6 +33,7 @@ from tensorflow.python.framework import convert_to_constants
 
 from retina_tf import LESION_CLASSES
 from retina_tf.data import fundus
+from retina_tf.evaluation.operating_point import OperatingPoint, default_operating_point
 from retina_tf.modeling import lesion_maskrcnn
 from retina_tf.serving.protocol import (
     DEFAULT_SIGNATURE,
@@ -43,10 +48,16 @@ from retina_tf.serving.protocol import (
 
 
 class FundusDetectionModule(detection.DetectionModule):
-    """Model Garden's detection export with fundus normalisation and lesion outputs."""
+    """Model Garden's detection export with fundus normalisation and lesion outputs.
 
-    def __init__(self, params, normalisation: fundus.FundusNormalisation, **kwargs):
+    operating_point: the thresholds the signatures report lesions from (default: the paper's 0.35 for
+    every type).
+    """
+
+    def __init__(self, params, normalisation: fundus.FundusNormalisation,
+                 operating_point: OperatingPoint | None = None, **kwargs):
         self._normalisation = normalisation
+        self._operating_point = operating_point or default_operating_point()
         kwargs.setdefault("batch_size", None)
         # The model runs at the size it was trained at; Model Garden's
         # preprocessing resizes the normalised photograph to it.
@@ -87,14 +98,22 @@ class FundusDetectionModule(detection.DetectionModule):
         valid = tf.range(slots)[tf.newaxis, :] < count[:, tf.newaxis]
         classes = tf.where(valid, tf.cast(outputs["detection_classes"], tf.int32), 0)
         names = tf.gather(tf.constant(("",) + LESION_CLASSES), classes)
+        scores = tf.where(valid, outputs["detection_scores"], 0.0)
+        point = self._operating_point
+        thresholds = tf.constant([point.thresholds[lesion_type] for lesion_type in LESION_CLASSES], tf.float32)
+        batch = tf.shape(count)[0]
         return {
             "num_lesions": count,
             "classes": classes,
             "names": names,
-            "scores": tf.where(valid, outputs["detection_scores"], 0.0),
+            "scores": scores,
             "boxes": tf.where(valid[..., tf.newaxis], boxes, 0.0),
             "masks": outputs["detection_masks"],
             "geometry": geometry,
+            "thresholds": tf.tile(thresholds[tf.newaxis], [batch, 1]),
+            # class 0 (an empty slot) is never reported
+            "reported": scores >= tf.gather(tf.concat([[np.inf], thresholds], 0), classes),
+            "chosen_by": tf.fill([batch], point.chosen_by),
         }
 
     @tf.function

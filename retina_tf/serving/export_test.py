@@ -17,12 +17,15 @@ from official.core import train_utils
 from tensorflow_serving.apis import prediction_log_pb2
 
 from retina_tf import datasets, storage
+from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU
 from retina_tf.data import fundus
 from retina_tf.errors import UserError, describe
+from retina_tf.evaluation import operating_point
 from retina_tf.experiment import layered_params, trained_model
 from retina_tf.serving import export, model_base
 from retina_tf.serving.export_module import FundusDetectionModule
+from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import METADATA_FILE, OUTPUT_KEYS, WARMUP_FILE
 
 SIZE = 512   # the smoke model's dataset, e_ophtha/patients_512
@@ -68,6 +71,8 @@ def test_assets_extra_hold_the_metadata_and_warm_up_requests(exported):
     assert metadata["normalisation"]["output_size"] == SIZE
     assert metadata["classes"] == ["background", "exudate", "microaneurysm"]
     assert metadata["max_detections"] == SLOTS
+    assert metadata["operating_point"] == {"exudate": 0.35, "microaneurysm": 0.35,
+                                           "chosen_by": "default: the paper's minimum detection confidence"}
     logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
             for record in tf.data.TFRecordDataset(str(extra / WARMUP_FILE))]
     assert logs
@@ -89,7 +94,8 @@ def test_signatures_take_photographs_or_normalised_images_and_return_lesions(loc
         "num_lesions": (tf.int32, [None]), "classes": (tf.int32, [None, SLOTS]),
         "names": (tf.string, [None, SLOTS]), "scores": (tf.float32, [None, SLOTS]),
         "boxes": (tf.float32, [None, SLOTS, 4]), "masks": (tf.float32, [None, None, 28, 28]),
-        "geometry": (tf.float32, [None, 6]),
+        "geometry": (tf.float32, [None, 6]), "thresholds": (tf.float32, [None, 2]),
+        "reported": (tf.bool, [None, SLOTS]), "chosen_by": (tf.string, [None]),
     }
     assert set(expected) == set(OUTPUT_KEYS)
     for name, signature in signatures.items():
@@ -111,6 +117,56 @@ def test_the_export_answers_with_the_checkpoint_weights_frozen_into_its_graph(
     assert count > 0 and answered["num_lesions"][0] == count
     np.testing.assert_allclose(answered["scores"][0, :count], expected["detection_scores"][0, :count], atol=1e-4)
     np.testing.assert_allclose(answered["masks"][0, :count], expected["detection_masks"][0, :count], atol=1e-3)
+
+
+def _reported(outputs: dict, thresholds) -> np.ndarray:
+    """What `reported` must be: a lesion in a filled slot, scoring at least its type's threshold (float32)."""
+    filled = np.arange(SLOTS)[np.newaxis] < outputs["num_lesions"][:, np.newaxis]
+    at_least = outputs["scores"] >= np.float32(thresholds)[np.maximum(outputs["classes"] - 1, 0)]
+    return filled & at_least
+
+
+def test_without_an_operating_point_the_graph_reports_from_the_papers_confidence(local_predictor, photograph_bytes):
+    outputs = local_predictor.run("serving_default", {"photographs": tf.constant(photograph_bytes)})
+    np.testing.assert_array_equal(outputs["thresholds"], np.full((2, 2), 0.35, np.float32))
+    np.testing.assert_array_equal(outputs["reported"], _reported(outputs, [0.35, 0.35]))
+    assert list(outputs["chosen_by"]) == [b"default: the paper's minimum detection confidence"] * 2
+
+
+def test_an_operating_point_file_reaches_the_metadata_and_the_graph(
+        exported, local_predictor, photograph_bytes, tmp_path, capsys):
+    """`retina-tf export --operating-point`: thresholds that part the lesions found, one exactly at a score."""
+    found = local_predictor.run("serving_default", {"photographs": tf.constant(photograph_bytes)})
+    scores = np.sort(found["scores"][np.arange(SLOTS)[np.newaxis] < found["num_lesions"][:, np.newaxis]])
+    thresholds = {"exudate": float(scores[len(scores) // 2]), "microaneurysm": float(scores[len(scores) // 4])}
+    chosen = {lesion_type: operating_point.LesionThreshold(threshold, f"{lesion_type} by hand", 1, 2, 1)
+              for lesion_type, threshold in thresholds.items()}
+    path = operating_point.write_operating_point(chosen, tmp_path / "validation", "validation", 3, "ckpt-1")
+    assert cli.main(["export", "--model-dir", str(exported.model_dir), "--export-base", str(tmp_path / "export"),
+                     "--operating-point", str(path)]) == 0
+    chosen_by = (f"{path}, chosen on the validation split; exudate: exudate by hand; "
+                 "microaneurysm: microaneurysm by hand")
+    assert f"lesions reported from exudate >= {thresholds['exudate']:.4g}, microaneurysm >= " in capsys.readouterr().out
+    version = tmp_path / "export" / "retina" / "1"
+    metadata = json.loads((version / "assets.extra" / METADATA_FILE).read_text())
+    assert metadata["operating_point"] == {**thresholds, "chosen_by": chosen_by}
+    outputs = SavedModelPredictor(version).run("serving_default", {"photographs": tf.constant(photograph_bytes)})
+    np.testing.assert_allclose(outputs["scores"], found["scores"], atol=1e-6)
+    np.testing.assert_array_equal(outputs["thresholds"], np.float32([list(thresholds.values())] * 2))
+    reported = _reported(outputs, list(thresholds.values()))
+    assert reported.any() and (~reported & (outputs["num_lesions"][:, np.newaxis] > np.arange(SLOTS))).any()
+    np.testing.assert_array_equal(outputs["reported"], reported)
+    assert list(outputs["chosen_by"]) == [chosen_by.encode()] * 2
+
+
+def test_a_bad_operating_point_file_is_refused_before_anything_is_exported(exported, tmp_path, capsys):
+    bad = tmp_path / "operating_point.json"
+    bad.write_text('{"lesion_types": {"exudate": {"threshold": 0.4}}}')
+    assert cli.main(["export", "--model-dir", str(exported.model_dir), "--export-base", str(tmp_path / "export"),
+                     "--operating-point", str(bad)]) == 1
+    assert capsys.readouterr().err == (f"retina-tf export: error: {bad}: lesion_types.microaneurysm.threshold must be "
+                                       "a score from 0 to 1, got nothing\n")
+    assert not (tmp_path / "export").exists()
 
 
 def test_raw_photographs_give_what_normalising_outside_the_graph_gives(local_predictor, photograph_bytes):
@@ -173,7 +229,7 @@ def test_on_object_storage_a_version_is_copied_with_saved_model_pb_last(exported
 class _UntracedModule:
     """Stands in for FundusDetectionModule: nothing to trace or freeze, so a race runs in seconds."""
 
-    def __init__(self, params, normalisation):
+    def __init__(self, params, normalisation, operating_point):
         self.model = tf.Module()
 
     def signatures(self) -> dict:

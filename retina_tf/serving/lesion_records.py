@@ -6,6 +6,12 @@ integrator's code read one record whichever way the model ran. Masks are
 pasted with the evaluation's own resize-and-threshold
 (`detections.box_crops`): a lesion drawn for a person is the lesion that
 was scored.
+
+Every lesion the model kept is recorded with its score; those at or above
+their type's threshold are `reported` (counted, drawn). The thresholds are
+the export's operating point, which the SavedModel answers with (so a
+client of TF Serving, which cannot read the export's files, has them too),
+unless the caller gives one minimum score for every type.
 """
 
 import dataclasses
@@ -19,7 +25,9 @@ from etils import epath
 
 from retina_tf import LESION_CLASSES, storage
 from retina_tf.data import fundus, visualise
+from retina_tf.errors import UserError
 from retina_tf.evaluation import detections
+from retina_tf.evaluation.operating_point import OperatingPoint, uniform_operating_point
 
 
 @dataclasses.dataclass
@@ -31,6 +39,7 @@ class Lesion:
     box: tuple[float, float, float, float]     # ymin, xmin, ymax, xmax (end exclusive), 0.1 px
     area: int                                  # mask pixels inside the photograph
     centre: tuple[float, float]                # y, x of the box centre
+    reported: bool                             # score at or above its type's threshold: counted and drawn
 
 
 @dataclasses.dataclass
@@ -42,17 +51,22 @@ class PhotographLesions:
     width: int
     lesions: list[Lesion]
     geometry: tuple[float, ...]                # fundus.GEOMETRY_FIELDS: the eye box, then height, width
+    operating_point: OperatingPoint            # the thresholds that marked `reported`, and where they came from
     # [N, H, W] bool, one per lesion; far too big for JSON.
     masks: np.ndarray = dataclasses.field(repr=False, compare=False)
 
     def counts(self) -> dict[str, int]:
-        """Lesions per type, every type present (zero included)."""
-        return {lesion_type: sum(lesion.type == lesion_type for lesion in self.lesions)
-                for lesion_type in LESION_CLASSES}
+        """Lesions per type, reported or not, every type present (zero included)."""
+        return _per_type(self.lesions)
+
+    def reported_counts(self) -> dict[str, int]:
+        """Reported lesions per type, every type present (zero included)."""
+        return _per_type([lesion for lesion in self.lesions if lesion.reported])
 
     def count_texts(self) -> dict[str, str]:
-        """"3 exudates", "1 microaneurysm": per type, for legends and progress lines."""
-        return {lesion_type: visualise.plural(count, lesion_type) for lesion_type, count in self.counts().items()}
+        """"3 exudates", "1 microaneurysm": reported lesions per type, for legends and progress lines."""
+        return {lesion_type: visualise.plural(count, lesion_type)
+                for lesion_type, count in self.reported_counts().items()}
 
     def to_json(self) -> dict:
         return {
@@ -60,10 +74,15 @@ class PhotographLesions:
             "height": self.height,
             "width": self.width,
             "geometry": dict(zip(fundus.GEOMETRY_FIELDS, self.geometry)),
+            "operating_point": self.operating_point.to_json(),
             "counts": self.counts(),
+            "reported_counts": self.reported_counts(),
             "lesions": [dataclasses.asdict(lesion) for lesion in self.lesions],
         }
 
+
+def _per_type(lesions: Sequence[Lesion]) -> dict[str, int]:
+    return {lesion_type: sum(lesion.type == lesion_type for lesion in lesions) for lesion_type in LESION_CLASSES}
 
 
 def lesion_masks(boxes, masks, height: int, width: int, threshold: float = detections.MASK_THRESHOLD
@@ -83,8 +102,19 @@ def lesion_masks(boxes, masks, height: int, width: int, threshold: float = detec
     return full
 
 
-def photograph_lesions(outputs: Mapping[str, np.ndarray], name: str) -> PhotographLesions:
-    """One photograph's slice of the SavedModel's outputs (protocol.OUTPUT_KEYS) as a record."""
+def photograph_lesions(outputs: Mapping[str, np.ndarray], name: str, min_score: float | None = None
+                       ) -> PhotographLesions:
+    """One photograph's slice of the SavedModel's outputs as a record.
+
+    Args:
+        outputs: protocol.OUTPUT_KEYS, without the batch axis.
+        name: the photograph's name.
+        min_score: report the lesions scoring at least this, whatever their type, instead of those the
+            export's operating point reports.
+
+    Returns:
+        Its lesions in original-photograph pixels, each marked reported or not.
+    """
     count = int(outputs["num_lesions"])
     geometry = tuple(float(value) for value in outputs["geometry"])
     height, width = int(geometry[4]), int(geometry[5])
@@ -96,31 +126,59 @@ def photograph_lesions(outputs: Mapping[str, np.ndarray], name: str) -> Photogra
     masks = lesion_masks(frames[on_photograph], np.asarray(outputs["masks"])[:count][on_photograph], height, width)
     boxes = boxes[on_photograph]
     labels = np.asarray(outputs["classes"])[:count][on_photograph]
-    scores = np.asarray(outputs["scores"])[:count][on_photograph]
+    scores = np.asarray(outputs["scores"], np.float32)[:count][on_photograph]
+    if min_score is None:
+        operating_point, reported = _exported_operating_point(outputs), np.asarray(outputs["reported"], bool)
+        reported = reported[:count][on_photograph]
+    else:   # compared in float32, as the graph compares its thresholds
+        operating_point = uniform_operating_point(
+            min_score, f"a minimum score of {min_score:g} for every type, in place of the export's operating point")
+        reported = scores >= np.float32(min_score)
     areas = np.count_nonzero(masks, axis=(1, 2))
     lesions = [
         Lesion(type=LESION_CLASSES[int(label) - 1], score=round(float(score), 4),
                box=tuple(round(float(value), 1) for value in box), area=int(area),
-               centre=(round(float(box[0] + box[2]) / 2, 1), round(float(box[1] + box[3]) / 2, 1)))
-        for box, label, score, area in zip(boxes, labels, scores, areas)]
+               centre=(round(float(box[0] + box[2]) / 2, 1), round(float(box[1] + box[3]) / 2, 1)),
+               reported=bool(marked))
+        for box, label, score, area, marked in zip(boxes, labels, scores, areas, reported)]
     return PhotographLesions(name=name, height=height, width=width, lesions=lesions, geometry=geometry,
-                             masks=masks)
+                             operating_point=operating_point, masks=masks)
 
 
-def batch_lesions(outputs: Mapping[str, np.ndarray], names: Sequence[str] | None = None
-                  ) -> list[PhotographLesions]:
-    """A batch of outputs (first axis: photograph) as records; unnamed photographs are numbered."""
+def _exported_operating_point(outputs: Mapping[str, np.ndarray]) -> OperatingPoint:
+    """The operating point the SavedModel answers with; thresholds as their shortest float32 decimals."""
+    if "thresholds" not in outputs:
+        raise UserError("the model answers without an operating point ('thresholds', 'reported'): it was exported "
+                        "before retina-tf had them; export it again, or give a minimum score (--min-score)")
+    thresholds = np.asarray(outputs["thresholds"], np.float32)
+    return OperatingPoint({lesion_type: float(np.format_float_positional(threshold, unique=True))
+                           for lesion_type, threshold in zip(LESION_CLASSES, thresholds)},
+                          bytes(outputs["chosen_by"]).decode())
+
+
+def batch_lesions(outputs: Mapping[str, np.ndarray], names: Sequence[str] | None = None,
+                  min_score: float | None = None) -> list[PhotographLesions]:
+    """A batch of outputs (first axis: photograph) as records; unnamed photographs are numbered.
+
+    Args:
+        outputs: protocol.OUTPUT_KEYS of a batch.
+        names: the photographs' names.
+        min_score: as photograph_lesions.
+
+    Returns:
+        One record per photograph.
+    """
     size = len(outputs["num_lesions"])
     names = list(names) if names is not None else [f"photograph-{index}" for index in range(1, size + 1)]
     if len(names) != size:
         raise ValueError(f"{len(names)} names for {size} photographs")
-    return [photograph_lesions({key: value[index] for key, value in outputs.items()}, name)
+    return [photograph_lesions({key: value[index] for key, value in outputs.items()}, name, min_score)
             for index, name in enumerate(names)]
 
 
 def write_outputs(found: PhotographLesions, original_image: np.ndarray, out_dir: str | os.PathLike
                   ) -> tuple[epath.Path, epath.Path]:
-    """<stem>.json (the record) and <stem>_lesions.png (the photograph with its lesions drawn)."""
+    """<stem>.json (the record) and <stem>_lesions.png (the photograph with its reported lesions drawn)."""
     if original_image.shape[:2] != (found.height, found.width):
         raise ValueError(f"{found.name}: image is {original_image.shape[1]}x{original_image.shape[0]}, "
                          f"the lesions are for {found.width}x{found.height}")

@@ -1,7 +1,7 @@
 """Lesions on photograph files, in batches, from a model server or a local SavedModel (`retina-tf predict`).
 
 Each photograph gets <stem>.json (its lesion record) and <stem>_lesions.png
-(each lesion outlined on the photograph, with a legend). A photograph the
+(each reported lesion outlined on the photograph, with a legend). A photograph the
 model cannot read is reported by name and the others go on.
 """
 
@@ -42,10 +42,11 @@ def distinct_photographs(paths: Sequence[pathlib.Path]) -> list[pathlib.Path]:
 
 
 def predict_files(model, photographs: Sequence[pathlib.Path], out_dir: str | os.PathLike,
-                  batch_size: int = BATCH_SIZE) -> Iterator[FilePrediction]:
+                  batch_size: int = BATCH_SIZE, min_score: float | None = None) -> Iterator[FilePrediction]:
     """One FilePrediction per photograph, as its batch finishes.
 
-    model answers predict(photographs, names): a SavedModelPredictor or a RetinaClient.
+    model answers predict(photographs, names, min_score): a SavedModelPredictor or a RetinaClient;
+    min_score, when given, reports lesions from that score instead of the model's operating point.
     """
     readable = []
     for path in photographs:
@@ -59,7 +60,7 @@ def predict_files(model, photographs: Sequence[pathlib.Path], out_dir: str | os.
     for start in range(0, len(readable), batch_size):
         batch = readable[start:start + batch_size]
         data = dict(batch)
-        for path, found in _predict(model, batch):
+        for path, found in _predict(model, batch, min_score):
             if isinstance(found, str):
                 yield FilePrediction(path, failure=found)
                 continue
@@ -71,18 +72,19 @@ def predict_files(model, photographs: Sequence[pathlib.Path], out_dir: str | os.
             yield FilePrediction(path, found, json_path, png_path)
 
 
-def _predict(model, batch: list[tuple[pathlib.Path, bytes]]) -> list[tuple[pathlib.Path, object]]:
+def _predict(model, batch: list[tuple[pathlib.Path, bytes]], min_score: float | None
+             ) -> list[tuple[pathlib.Path, object]]:
     """(path, PhotographLesions or the reason it failed) per photograph.
 
     The model refuses a whole batch for one bad photograph, so a refused
     batch is retried one photograph at a time.
     """
     try:
-        found = model.predict([data for _, data in batch], [path.name for path, _ in batch])
+        found = model.predict([data for _, data in batch], [path.name for path, _ in batch], min_score)
     except PhotographRejected as error:
         if len(batch) == 1:
             return [(batch[0][0], str(error))]
-        return [answer for item in batch for answer in _predict(model, [item])]
+        return [answer for item in batch for answer in _predict(model, [item], min_score)]
     return [(path, lesions) for (path, _), lesions in zip(batch, found)]
 
 

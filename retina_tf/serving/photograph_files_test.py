@@ -4,7 +4,7 @@ from retina_tf.serving import photograph_files
 
 
 class _UnusedModel:
-    def predict(self, photographs, names):
+    def predict(self, photographs, names, min_score):
         raise AssertionError(f"{names} reached the model")
 
 

@@ -40,12 +40,13 @@ class SavedModelPredictor:
             raise PhotographRejected(reason) from error
         return {key: value.numpy() for key, value in outputs.items()}
 
-    def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None
-                ) -> list[lesion_records.PhotographLesions]:
-        """Lesions on encoded JPEG/PNG photographs (one batch), in original-photograph pixels."""
+    def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None,
+                min_score: float | None = None) -> list[lesion_records.PhotographLesions]:
+        """Lesions on encoded JPEG/PNG photographs (one batch), in original-photograph pixels; as
+        RetinaClient.predict."""
         outputs = self.run(protocol.DEFAULT_SIGNATURE,
                            {protocol.PHOTOGRAPHS_INPUT: tf.constant(list(photographs), tf.string)})
-        return lesion_records.batch_lesions(outputs, names)
+        return lesion_records.batch_lesions(outputs, names, min_score)
 
 
 def _place_of_undecodable(reason: str, photographs: tf.Tensor) -> str:

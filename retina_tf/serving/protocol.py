@@ -11,8 +11,12 @@ NORMALISED_SIGNATURE = "normalised"      # already normalised uint8 images -> le
 SIGNATURES = (DEFAULT_SIGNATURE, NORMALISED_SIGNATURE)
 PHOTOGRAPHS_INPUT = "photographs"
 IMAGES_INPUT = "images"
-# Output keys of both signatures.
-OUTPUT_KEYS = ("num_lesions", "classes", "names", "scores", "boxes", "masks", "geometry")
+# Output keys of both signatures. The last three are the export's operating point, in the graph because a client
+# of TF Serving cannot read assets.extra: `thresholds` [batch, lesion types] (the score from which each type is
+# reported, in LESION_CLASSES order), `reported` [batch, slots] (a lesion at or above its type's threshold) and
+# `chosen_by` [batch] (how the thresholds were chosen).
+OUTPUT_KEYS = ("num_lesions", "classes", "names", "scores", "boxes", "masks", "geometry",
+               "thresholds", "reported", "chosen_by")
 
 EXTRA_FOLDER = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"   # replayed by TF Serving at load
