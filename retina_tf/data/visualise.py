@@ -68,12 +68,16 @@ def lesion_overlay(image: np.ndarray, found) -> np.ndarray:
                           for lesion_type, text in found.count_texts().items()])
 
 
-def result_sheet(image: np.ndarray, result, min_score: float | None = None) -> np.ndarray:
+def result_sheet(image: np.ndarray, result, min_score: float | dict[str, float] | None = None) -> np.ndarray:
     """Annotated lesions outlined (left) | lesions found, boxed and scored (right), each side with a legend
-    counting them; image is the photograph at the resolution of the PhotographResult."""
+    counting them; image is the photograph at the resolution of the PhotographResult. min_score keeps the
+    lesions found at or above it: one score, or one per lesion type (an export's operating point)."""
     truth, found = result.ground_truth, result.predictions
-    if min_score is not None:
-        found = found.select(found.scores >= min_score)
+    thresholds = min_score if isinstance(min_score, dict) or min_score is None else dict.fromkeys(
+        LESION_CLASSES, min_score)
+    if thresholds is not None:
+        minimum = np.array([thresholds[LESION_CLASSES[label - 1]] for label in found.labels], float)
+        found = found.select(found.scores >= minimum)
     annotated = image
     for label, name in enumerate(LESION_CLASSES, start=1):
         masks = [mask_util.decode(rle) for rle, own in zip(truth.masks, truth.labels) if own == label]
@@ -82,12 +86,12 @@ def result_sheet(image: np.ndarray, result, min_score: float | None = None) -> n
                                 round(drawing_scale(image.shape)))
     drawn = draw_lesions(image, found.boxes, [LESION_CLASSES[label - 1] for label in found.labels],
                          [mask_util.decode(rle) for rle in found.masks], found.scores)
-    at = "" if min_score is None else f" at {min_score:g}"
     return np.concatenate([
         legend(annotated, [(f"{name}: {int((truth.labels == label).sum())} annotated", LESION_COLOURS[name])
                            for label, name in enumerate(LESION_CLASSES, start=1)]),
         np.zeros((image.shape[0], round(8 * drawing_scale(image.shape)), 3), np.uint8),
-        legend(drawn, [(f"{name}: {int((found.labels == label).sum())} found{at}", LESION_COLOURS[name])
+        legend(drawn, [(f"{name}: {int((found.labels == label).sum())} found"
+                        + ("" if thresholds is None else f" at {thresholds[name]:.3g}"), LESION_COLOURS[name])
                        for label, name in enumerate(LESION_CLASSES, start=1)])], axis=1)
 
 

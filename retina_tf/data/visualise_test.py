@@ -4,7 +4,9 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.data import visualise
+from retina_tf.evaluation import testing
 from tfds_eophtha import DUMMY_DATA
 
 
@@ -61,3 +63,15 @@ def test_legend_and_score_labels_grow_with_the_photograph():
 def test_counts_read_singular_for_one():
     assert [visualise.plural(n, "microaneurysm") for n in (0, 1, 2)] == [
         "0 microaneurysms", "1 microaneurysm", "2 microaneurysms"]
+
+
+def test_a_result_sheet_draws_each_type_from_its_own_threshold():
+    mask = np.zeros(testing.SHAPE, bool)
+    mask[4:8, 4:8] = True
+    result = testing.photograph(predictions=[(EXUDATE, mask, 0.5), (MICROANEURYSM, np.roll(mask, 10, axis=1), 0.5)])
+    image = np.full((*testing.SHAPE, 3), 128, np.uint8)
+    both = visualise.result_sheet(image, result, min_score=0.4)
+    exudates_only = visualise.result_sheet(image, result, min_score={"exudate": 0.4, "microaneurysm": 0.6})
+    found = both[:, both.shape[1] // 2:], exudates_only[:, exudates_only.shape[1] // 2:]
+    cyan = visualise.LESION_COLOURS["microaneurysm"]
+    assert (found[0] == cyan).all(axis=-1).sum() > (found[1] == cyan).all(axis=-1).sum()

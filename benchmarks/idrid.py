@@ -1,0 +1,213 @@
+"""IDRiD, the field's public benchmark: build idrid, train the CPU recipe on its training photographs, score its 27.
+
+Data: the IDRiD segmentation download (default ../shared/idrid, laid out as
+the download; CC BY 4.0). Builds `idrid/lesions_1024` (45 train, 9 validation
+photographs from IDRiD's 54 training ones, its 27 test photographs), trains
+configs smoke_cpu + real_cpu + idrid_cpu (ResNet-18 FPN with slim heads, from
+scratch, random windows of the 1024 px photographs), then:
+
+1. scores the validation photographs with the last checkpoint and chooses
+   the operating point there (retina_tf.evaluation.operating_point);
+2. exports the model with that operating point and scores the 27 test
+   photographs once, through the export: the challenge's pixel AUPR per type
+   at the original size (beside the challenge's best), lesion FROC, the
+   paper's mAP at 0.35/0.5/0.75, false positives per lesion found at the
+   paper's 0.35 and at the operating point;
+3. writes overlays (annotated | reported) of three test photographs, IDRiD_75
+   (the most microaneurysms) among them;
+4. alters the validation photographs as another camera and clinic would
+   (gamma, a colour cast, JPEG quality 70, a smaller field of view) and
+   reports the pixel AUPR of each beside the unaltered one.
+
+    python benchmarks/idrid.py [--steps 3000] [--manual-dir ../shared/idrid] [--workdir DIR]
+"""
+
+import argparse
+import os
+import pathlib
+import subprocess
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from retina_tf import LESION_CLASSES, datasets, train_lib
+from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
+from retina_tf.data import eophtha, fundus, idrid, visualise
+from retina_tf.evaluation import detections, operating_point, pixel_aupr, report
+from retina_tf.evaluation.records import LABELS, Lesions, PhotographResult, encode_mask
+from retina_tf.evaluation.scoring import checkpoint_results, saved_model_results
+from retina_tf.experiment import experiment_params
+from retina_tf.serving import export, protocol
+from retina_tf.serving.predictor import SavedModelPredictor
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATASET = "idrid/lesions_1024"
+PAPER_THRESHOLD = 0.35   # the paper's minimum detection confidence
+OVERLAID = (75, 79, 81)   # the most microaneurysms, the most exudates, the RGBA-masked photograph
+
+
+def _du(path: pathlib.Path) -> str:
+    return subprocess.run(["du", "-sh", str(path)], capture_output=True, text=True).stdout.split()[0]
+
+
+def build(manual_dir: pathlib.Path, data_dir: pathlib.Path):
+    start = time.perf_counter()
+    builder = datasets.build(DATASET, manual_dir, data_dir)
+    splits = ", ".join(f"{name} {split.num_examples}" for name, split in sorted(builder.info.splits.items()))
+    print(f"{DATASET}: {splits}; built (or found) in {(time.perf_counter() - start) / 60:.1f} min, "
+          f"{_du(pathlib.Path(builder.data_dir))} on disk")
+    return builder
+
+
+def train(data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: int, overrides) -> float:
+    epoch = 100
+    first = max(1, (steps * 3 // 4) // epoch)
+    second = max(1, steps // epoch - first)
+    params = experiment_params(
+        [SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml", CONFIG_DIR / "idrid_cpu.yaml"],
+        [f"task.train_data.parser.aug_window_size=[{window},{window}]", f"task.schedule.steps_per_epoch={epoch}",
+         f"task.schedule.epochs=[{first},{second}]", "task.schedule.validation_every_epochs=10", *overrides],
+        data_dir=data_dir)
+    start = time.perf_counter()
+    result = train_lib.train(params, model_dir, mode="train_and_eval")   # validation every 1000 steps
+    minutes = (time.perf_counter() - start) / 60
+    print(f"machine: {os.cpu_count()} CPU cores; trained to step {result.step} (batch 2, {window}x{window} "
+          f"windows of the 1024 px photographs) in {minutes:.1f} min this run")
+    return minutes
+
+
+def print_figures(name: str, results, thresholds: dict[str, float]):
+    figures = report.evaluate(results)
+    print(f"\n{name}: {len(results)} photographs")
+    for label, lesion in enumerate(LESION_CLASSES, start=1):
+        aupr = figures["pixel_aupr"][lesion]["aupr"]
+        best = pixel_aupr.IDRID_BEST_AUPR[label]
+        print(f"  {lesion:14s} pixel AUPR {aupr:.3f} ({aupr / best:.2f}x the challenge's best {best}), "
+              f"FROC {figures['froc'][lesion]['score']:.3f} over {figures['froc'][lesion]['lesions']} lesions")
+    paper = figures["paper_map"]
+    per_type = ", ".join(f"{lesion} {values['0.5']:.3f}" for lesion, values in paper["class_mean_ap"].items())
+    print("  paper mAP35 / 50 / 75: " + " / ".join(f"{value:.3f}" for value in paper["mean_ap"].values())
+          + f"; mAP50 {per_type}")
+    for label, lesion in enumerate(LESION_CLASSES, start=1):
+        for at, threshold in (("0.35", PAPER_THRESHOLD), ("the operating point", thresholds[lesion])):
+            false_positives, found, lesions = operating_point.false_positives_per_find(results, label, threshold)
+            ratio = f"{false_positives / found:.2f} per lesion found" if found else "none found"
+            print(f"  {lesion} at {at} ({threshold:.3f}): {found} of {lesions} found, "
+                  f"{false_positives} false positives ({ratio})")
+    return figures
+
+
+def write_overlays(results, data_dir: pathlib.Path, out: pathlib.Path, thresholds: dict[str, float]):
+    by_id = {result.image_id: result for result in results}
+    for example in tfds.as_numpy(tfds.load(DATASET, split="test", data_dir=str(data_dir))):
+        number = int(example["image/id"])
+        if number in OVERLAID:
+            sheet = visualise.result_sheet(example["image"], by_id[number], thresholds)
+            print(f"  overlay {visualise.write_png(out / f'IDRiD_{number}.png', sheet)}")
+
+
+# Another camera and clinic: photometric changes keep the geometry; the smaller field of view shrinks the
+# photograph into a black frame of the same size (its masks with it).
+ALTERATIONS = {
+    "as taken": lambda image: image,
+    "gamma 0.7": lambda image: _gamma(image, 0.7),
+    "gamma 1.4": lambda image: _gamma(image, 1.4),
+    "colour cast (R x1.1, B x0.8)": lambda image: np.clip(image * np.array([1.1, 1.0, 0.8]), 0, 255).astype(np.uint8),
+    "JPEG quality 70": lambda image: cv2.cvtColor(cv2.imdecode(cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_COLOR),
+        cv2.COLOR_BGR2RGB),
+    "field of view 0.7x": lambda image: _shrink(image, 0.7, cv2.INTER_AREA),
+}
+
+
+def _gamma(image, gamma):
+    return np.round(255 * (image / 255.0) ** gamma).astype(np.uint8)
+
+
+def _shrink(image, factor, interpolation):
+    height, width = image.shape[:2]
+    small = cv2.resize(image, (round(width * factor), round(height * factor)), interpolation=interpolation)
+    framed = np.zeros_like(image)
+    top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    framed[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return framed
+
+
+def camera_table(version: pathlib.Path, manual_dir: pathlib.Path, data_dir: pathlib.Path):
+    """Pixel AUPR per type of the validation photographs under each alteration."""
+    predictor = SavedModelPredictor(version)
+    size = tfds.builder(DATASET, data_dir=str(data_dir)).builder_config.image_size
+    normalise = fundus.photograph_normaliser(fundus.FundusNormalisation(output_size=size))
+    validation = idrid.split_photographs(idrid.scan(manual_dir))["validation"]
+    print(f"\nAnother camera: the {len(validation)} validation photographs altered, pixel AUPR at the original size")
+    print("| alteration | exudate AUPR | change | microaneurysm AUPR | change |\n|---|---|---|---|---|")
+    baseline = None
+    for name, alter in ALTERATIONS.items():
+        results = []
+        for photograph in validation:
+            image = alter(eophtha.read_photograph(photograph.path))
+            masks = {lesion: idrid.read_mask(path) for lesion, path in photograph.masks.items()}
+            if name.startswith("field of view"):
+                masks = {lesion: _shrink(mask.astype(np.uint8), 0.7, cv2.INTER_NEAREST) > 0
+                         for lesion, mask in masks.items()}
+            normalised, geometry = normalise(tf.constant(image))
+            outputs = predictor.run(protocol.NORMALISED_SIGNATURE, {protocol.IMAGES_INPUT: normalised[None]})
+            count = int(outputs["num_lesions"][0])
+            results.append(PhotographResult(
+                image_id=photograph.number, height=size, width=size,
+                status={label: photograph.status[lesion] for label, lesion in enumerate(LESION_CLASSES, start=1)},
+                ground_truth=Lesions.empty(size, size),
+                predictions=detections.predicted_lesions(
+                    outputs["boxes"][0][:count], outputs["classes"][0][:count], outputs["scores"][0][:count],
+                    outputs["masks"][0][:count], size, size),
+                lesion_pixels={label: encode_mask(masks[lesion]) for label, lesion in
+                               enumerate(LESION_CLASSES, start=1) if lesion in masks},
+                geometry=geometry.numpy()))
+        auprs = [pixel_aupr.compute_pixel_aupr(results, label).aupr for label in LABELS]
+        baseline = baseline or auprs
+        print(f"| {name} | " + " | ".join(f"{aupr:.3f} | {aupr / base - 1:+.0%}" for aupr, base in zip(auprs, baseline))
+              + " |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manual-dir", type=pathlib.Path, default=ROOT.parent / "shared" / "idrid",
+                        help="the IDRiD download (the folder holding 'A. Segmentation')")
+    parser.add_argument("--steps", type=int, default=3000,
+                        help="training steps of batch 2 (3000: about 55 min on 2 cores)")
+    parser.add_argument("--window", type=int, default=256, help="side of the training windows at 1024 px")
+    parser.add_argument("--workdir", type=pathlib.Path, help="keep the dataset, model, export and pictures here "
+                                                             "(a second run resumes or reuses them)")
+    parser.add_argument("--override", action="append", default=[], help="extra field=value config overrides")
+    args = parser.parse_args()
+
+    workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="idrid_"))
+    data_dir, model_dir = workdir / "data", workdir / "model"
+    build(args.manual_dir, data_dir)
+    train(data_dir, model_dir, args.steps, args.window, args.override)
+
+    validation, checkpoint = checkpoint_results(model_dir, data_dir, "validation")
+    chosen = operating_point.choose_operating_point(validation)
+    for lesion, threshold in chosen.items():
+        print(operating_point.summary_line(lesion, threshold))
+    chosen_file = operating_point.write_operating_point(chosen, workdir / "validation", "validation",
+                                                        len(validation), checkpoint)
+    point = operating_point.read_operating_point(chosen_file)
+    print_figures("validation (checkpoint)", validation, point.thresholds)
+
+    version = export.export(model_dir, workdir / "export", operating_point=point)
+    start = time.perf_counter()
+    test = saved_model_results(version, data_dir, "test", None)
+    print(f"\nscored the test photographs through {version} in {(time.perf_counter() - start) / 60:.1f} min")
+    report.write_report(test, workdir / "test")
+    print_figures("test (export, scored once)", test, point.thresholds)
+    write_overlays(test, data_dir, workdir / "overlays", point.thresholds)
+    camera_table(version, args.manual_dir, data_dir)
+
+
+if __name__ == "__main__":
+    main()
