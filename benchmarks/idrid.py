@@ -101,6 +101,22 @@ def print_figures(name: str, results, thresholds: dict[str, float]):
     return figures
 
 
+def diagnose(results, cap: int = 256):
+    """Where pixel AUPR is lost: lesion pixels no prediction covers (recall that no threshold brings back), the
+    precision of the covered pixels at the lowest score, lesions never found, photographs at the detection cap."""
+    print(f"\nwhere it falls short, on these {len(results)} photographs:")
+    capped = sum(len(result.predictions) >= cap for result in results)
+    print(f"  photographs whose predictions fill all {cap} detection slots: {capped}")
+    for label, lesion in enumerate(LESION_CLASSES, start=1):
+        counts = pixel_aupr.PixelCounts.pooled([pixel_aupr.photograph_counts(result, label) for result in results])
+        thresholds, precision, recall = pixel_aupr.precision_recall(counts)
+        covered = thresholds > 0
+        reach, at = (recall[covered][-1], precision[covered][-1]) if covered.any() else (0.0, 0.0)
+        _, found, lesions = operating_point.false_positives_per_find(results, label, 0.0)
+        print(f"  {lesion}: {reach:.1%} of the lesion pixels covered by a prediction of any score (precision "
+              f"{at:.3f} there); {found} of {lesions} lesions hit by any prediction")
+
+
 def write_overlays(results, data_dir: pathlib.Path, out: pathlib.Path, thresholds: dict[str, float]):
     by_id = {result.image_id: result for result in results}
     for example in tfds.as_numpy(tfds.load(DATASET, split="test", data_dir=str(data_dir))):
@@ -198,6 +214,7 @@ def main():
                                                         len(validation), checkpoint)
     point = operating_point.read_operating_point(chosen_file)
     print_figures("validation (checkpoint)", validation, point.thresholds)
+    diagnose(validation)
 
     version = export.export(model_dir, workdir / "export", operating_point=point)
     start = time.perf_counter()

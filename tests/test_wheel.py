@@ -14,7 +14,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # What the build reads: the package, the YAML folder it ships, and the metadata files.
-BUILD_INPUTS = ("retina_tf", "configs", "setup.cfg", "pyproject.toml", "README.md")
+BUILD_INPUTS = ("retina_tf", "tfds_eophtha", "configs", "setup.cfg", "pyproject.toml", "README.md")
 
 
 def _quiet_env(**extra) -> dict:

@@ -196,21 +196,37 @@ def read_mask(path: pathlib.Path) -> np.ndarray:
 
 def check_photograph(photograph: Photograph) -> list[str]:
     """Problems with one photograph's files, as lines naming each file."""
+    return checked_masks(photograph.path, photograph.masks.values(), read_mask)[1]
+
+
+def checked_masks(photograph: pathlib.Path, masks, read=read_mask) -> tuple[list[np.ndarray], list[str]]:
+    """The masks of a photograph that read and fit its size, and the problems of its files as lines naming each.
+
+    Args:
+      photograph: the photograph's file.
+      masks: its mask files.
+      read: reads one mask file as bool, raising ValueError that names the file.
+
+    Returns:
+      The masks that are good, and one line per problem (none readable if the photograph is not).
+    """
     try:
-        height, width = read_photograph(photograph.path).shape[:2]
+        height, width = read_photograph(photograph).shape[:2]
     except ValueError as error:
-        return [str(error)]
-    problems = []
-    for path in photograph.masks.values():
+        return [], [str(error)]
+    good, problems = [], []
+    for path in masks:
         try:
-            mask = read_mask(path)
+            mask = read(path)
         except ValueError as error:
             problems.append(str(error))
             continue
         if mask.shape != (height, width):
             problems.append(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its photograph "
-                            f"{photograph.path.name} is {width}x{height}")
-    return problems
+                            f"{photograph.name} is {width}x{height}")
+            continue
+        good.append(mask)
+    return good, problems
 
 
 # Split schemes. The paper shuffled its 195 lesion photographs into 155/20/20.

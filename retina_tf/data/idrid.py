@@ -129,23 +129,8 @@ def read_mask(path: pathlib.Path) -> np.ndarray:
 
 def _check(photograph: Photograph) -> tuple[int, list[str]]:
     """The lesions drawn on a photograph (both types), and the problems of its files."""
-    try:
-        height, width = eophtha.read_photograph(photograph.path).shape[:2]
-    except ValueError as error:
-        return 0, [str(error)]
-    count, problems = 0, []
-    for path in photograph.masks.values():
-        try:
-            mask = read_mask(path)
-        except ValueError as error:
-            problems.append(str(error))
-            continue
-        if mask.shape != (height, width):
-            problems.append(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its photograph "
-                            f"{photograph.path.name} is {width}x{height}")
-            continue
-        count += cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
-    return count, problems
+    masks, problems = eophtha.checked_masks(photograph.path, photograph.masks.values(), read_mask)
+    return sum(cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1 for mask in masks), problems
 
 
 def split_photographs(photographs: list[Photograph]) -> dict[str, list[Photograph]]:
