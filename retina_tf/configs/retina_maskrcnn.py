@@ -52,7 +52,7 @@ class LesionParser(maskrcnn_config.Parser):
 
 @dataclasses.dataclass
 class LesionDataConfig(maskrcnn_config.DataConfig):
-    """Reads the TFDS dataset e_ophtha (build it with `retina-tf build-dataset`)."""
+    """Reads a TFDS dataset of retina-tf, e_ophtha or idrid (build it with `retina-tf build-dataset`)."""
 
     tfds_name: str = "e_ophtha/patients_1024"
     dtype: str = "float32"
