@@ -37,11 +37,11 @@ import tensorflow_datasets as tfds
 from retina_tf import LESION_CLASSES, datasets, train_lib
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
 from retina_tf.data import eophtha, fundus, idrid, visualise
-from retina_tf.evaluation import detections, operating_point, pixel_aupr, report
+from retina_tf.evaluation import operating_point, pixel_aupr, report
 from retina_tf.evaluation.records import LABELS, Lesions, PhotographResult, encode_mask
-from retina_tf.evaluation.scoring import checkpoint_results, saved_model_results
+from retina_tf.evaluation.scoring import checkpoint_results, normalised_predictions, saved_model_results
 from retina_tf.experiment import experiment_params
-from retina_tf.serving import export, protocol
+from retina_tf.serving import export
 from retina_tf.serving.predictor import SavedModelPredictor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -171,15 +171,11 @@ def camera_table(version: pathlib.Path, manual_dir: pathlib.Path, data_dir: path
                 masks = {lesion: _shrink(mask.astype(np.uint8), 0.7, cv2.INTER_NEAREST) > 0
                          for lesion, mask in masks.items()}
             normalised, geometry = normalise(tf.constant(image))
-            outputs = predictor.run(protocol.NORMALISED_SIGNATURE, {protocol.IMAGES_INPUT: normalised[None]})
-            count = int(outputs["num_lesions"][0])
             results.append(PhotographResult(
                 image_id=photograph.number, height=size, width=size,
                 status={label: photograph.status[lesion] for label, lesion in enumerate(LESION_CLASSES, start=1)},
                 ground_truth=Lesions.empty(size, size),
-                predictions=detections.predicted_lesions(
-                    outputs["boxes"][0][:count], outputs["classes"][0][:count], outputs["scores"][0][:count],
-                    outputs["masks"][0][:count], size, size),
+                predictions=normalised_predictions(predictor, normalised.numpy()),
                 lesion_pixels={label: encode_mask(masks[lesion]) for label, lesion in
                                enumerate(LESION_CLASSES, start=1) if lesion in masks},
                 geometry=geometry.numpy()))

@@ -22,7 +22,7 @@ from official.core import task_factory
 from retina_tf import LESION_CLASSES, STATUSES, datasets
 from retina_tf.errors import UserError
 from retina_tf.evaluation import detections
-from retina_tf.evaluation.records import PhotographResult
+from retina_tf.evaluation.records import Lesions, PhotographResult
 from retina_tf.experiment import trained_model
 from retina_tf.serving import model_base, protocol
 from retina_tf.serving.predictor import SavedModelPredictor
@@ -96,9 +96,6 @@ def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathL
                         f"{size}x{size}: choose a config of the model's size")
     results = []
     for example in tfds.as_numpy(builder.as_dataset(split=split)):
-        image = tf.constant(example["image"][np.newaxis])
-        outputs = predictor.run(protocol.NORMALISED_SIGNATURE, {protocol.IMAGES_INPUT: image})
-        count = int(outputs["num_lesions"][0])
         objects = example["objects"]
         results.append(PhotographResult(
             image_id=int(example["image/id"]),
@@ -108,13 +105,28 @@ def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathL
                     for label, lesion in enumerate(LESION_CLASSES, start=1)},
             ground_truth=detections.ground_truth_lesions(objects["bbox"] * size, objects["label"] + 1,
                                                          objects["mask"], size, size),
-            predictions=detections.predicted_lesions(outputs["boxes"][0][:count], outputs["classes"][0][:count],
-                                                     outputs["scores"][0][:count], outputs["masks"][0][:count],
-                                                     size, size),
+            predictions=normalised_predictions(predictor, example["image"]),
             **(_drawn_at_original_size(example) if "original_lesion_pixels" in example else {})))
         if progress:
             progress(len(results))
     return results
+
+
+def normalised_predictions(predictor: SavedModelPredictor, image: np.ndarray) -> Lesions:
+    """The lesions an export finds on one normalised S x S image (its `normalised` signature), at S x S.
+
+    Args:
+      predictor: the export.
+      image: S x S x 3 uint8, normalised as the dataset's images are.
+
+    Returns:
+      The predictions, as PhotographResult holds them.
+    """
+    outputs = predictor.run(protocol.NORMALISED_SIGNATURE, {protocol.IMAGES_INPUT: tf.constant(image[np.newaxis])})
+    count = int(outputs["num_lesions"][0])
+    size = image.shape[0]
+    return detections.predicted_lesions(outputs["boxes"][0][:count], outputs["classes"][0][:count],
+                                        outputs["scores"][0][:count], outputs["masks"][0][:count], size, size)
 
 
 def dataset_name(config: str | None, recorded: str | None) -> str:
