@@ -21,18 +21,17 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))   # the local cluster helper lives with the tests
+import tensorflow as tf
+from official.common import distribute_utils
+from official.core import task_factory
 
-import tensorflow as tf  # noqa: E402
-from official.common import distribute_utils  # noqa: E402
-from official.core import task_factory  # noqa: E402
-
-from retina_tf import experiment  # noqa: E402
-from retina_tf.configs import SMOKE_CPU  # noqa: E402
-from retina_tf.datasets import build_e_ophtha  # noqa: E402
-from tests.local_cluster import free_ports  # noqa: E402
-from tfds_eophtha import DUMMY_DATA  # noqa: E402
+from retina_tf.configs import (
+    SMOKE_CPU,
+    experiment,
+)
+from retina_tf.datasets import build_e_ophtha
+from retina_tf.testing.ports import free_ports
+from tfds_eophtha import DUMMY_DATA
 
 RESULT = "RESULT "
 

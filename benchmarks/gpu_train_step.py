@@ -23,8 +23,8 @@ from official.modeling import performance
 
 from retina_tf.configs import SMOKE_CPU
 from retina_tf.configs import retina_maskrcnn as config_lib
+from retina_tf.configs.experiment import layered_params
 from retina_tf.dataloaders import lesion_parser
-from retina_tf.experiment import layered_params
 
 
 def _example(size: int, lesions: int, seed: int = 0) -> dict:

@@ -34,13 +34,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from retina_tf import LESION_CLASSES, datasets, train_lib
+from retina_tf import LESION_CLASSES, datasets
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
+from retina_tf.configs.experiment import experiment_params
 from retina_tf.data import eophtha, fundus, idrid, visualise
+from retina_tf.engine import train_lib
+from retina_tf.engine.evaluate_lib import checkpoint_results, normalised_predictions, saved_model_results
 from retina_tf.evaluation import operating_point, pixel_aupr, report
 from retina_tf.evaluation.records import LABELS, Lesions, PhotographResult, encode_mask
-from retina_tf.evaluation.scoring import checkpoint_results, normalised_predictions, saved_model_results
-from retina_tf.experiment import experiment_params
 from retina_tf.serving import export
 from retina_tf.serving.predictor import SavedModelPredictor
 

@@ -30,14 +30,15 @@ import tf_keras
 from official.core import task_factory
 from official.vision.ops import preprocess_ops
 
-from retina_tf import LESION_CLASSES, train_lib
+from retina_tf import LESION_CLASSES
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
+from retina_tf.configs.experiment import experiment_params, trained_model
 from retina_tf.data import visualise
 from retina_tf.datasets import build_e_ophtha
+from retina_tf.engine import train_lib
+from retina_tf.engine.evaluate_lib import checkpoint_results
 from retina_tf.evaluation import report
 from retina_tf.evaluation.operating_point import DEFAULT_THRESHOLD, false_positives_per_find
-from retina_tf.evaluation.scoring import checkpoint_results
-from retina_tf.experiment import experiment_params, trained_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REAL_FUNDUS = ROOT / "tests" / "data" / "real_fundus"

@@ -15,13 +15,13 @@ import pathlib
 import tempfile
 import time
 
-from retina_tf import train_lib
 from retina_tf.configs import SMOKE_CPU
+from retina_tf.configs.experiment import experiment_params
 from retina_tf.data import synthetic
 from retina_tf.datasets import build_e_ophtha
+from retina_tf.engine import train_lib
+from retina_tf.engine.evaluate_lib import checkpoint_results
 from retina_tf.evaluation import report
-from retina_tf.evaluation.scoring import checkpoint_results
-from retina_tf.experiment import experiment_params
 
 
 def main():

@@ -8,19 +8,13 @@ threshold-and-bounding-box kernel. Prints photographs/s for each and the ratio.
 """
 
 import argparse
-import pathlib
-import sys
 import time
 
-# The OpenCV yardstick lives in tests/ (not a package); run as `python benchmarks/normalisation.py`, so add the root.
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from retina_tf.data import fundus, synthetic  # noqa: E402
-from tests import fundus_reference  # noqa: E402
+from retina_tf.data import fundus, synthetic
+from retina_tf.testing import fundus_reference
 
 
 def _throughput(normalise, photographs, repeats):

@@ -44,23 +44,21 @@ import tempfile
 import time
 from importlib import metadata
 
-import cv2
 import numpy as np
 import tensorflow as tf
 import tf_keras
-from official.core import train_utils
 from official.vision.configs import maskrcnn as maskrcnn_config
 from official.vision.modeling import factory
 from official.vision.ops import preprocess_ops
 
 from retina_tf.configs import SMOKE_CPU
-from retina_tf.data import fundus, synthetic
+from retina_tf.configs.experiment import layered_params
+from retina_tf.data import fundus
 from retina_tf.datasets import normalisation_of
-from retina_tf.experiment import layered_params
-from retina_tf.serving import export
 from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import DEFAULT_SIGNATURE, PHOTOGRAPHS_INPUT
+from retina_tf.testing.serving import export_weights, photograph
 
 MIN_SCORE = 0.35
 BATCHES = (1, 4)
@@ -70,28 +68,6 @@ def _cpu() -> str:
     names = [line.split(":", 1)[1].strip() for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
              if line.startswith("model name")] if pathlib.Path("/proc/cpuinfo").exists() else []
     return names[0] if names else platform.processor() or platform.machine()
-
-
-def photograph(width: int, height: int, cut_off: bool = False, render_scale: int = 1) -> bytes:
-    """A synthetic fundus photograph as a camera's JPEG (quality 95); rendered at 1/render_scale of the size and
-    enlarged, where rendering every pixel would take long."""
-    image = synthetic.render_fundus(np.random.default_rng(0), width // render_scale, height // render_scale,
-                                    exudates=True, microaneurysms=True, cut_off=cut_off).image
-    if render_scale != 1:
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-
-
-def export_weights(config_files, weights, workdir: pathlib.Path, name: str, *overrides) -> pathlib.Path:
-    """These weights as a checkpoint with its params.yaml in workdir/<name>, exported to workdir/export/<name>."""
-    model_dir = workdir / name
-    train_utils.serialize_config(_params(config_files, *overrides), str(model_dir))
-    tf.train.Checkpoint(model=weights).save(str(model_dir / "ckpt"))
-    return export.export(model_dir, workdir / "export", name)
-
-
-def _params(config_files, *overrides):
-    return layered_params(config_files, overrides)
 
 
 def background_shift(logits: np.ndarray, lesions: int, threshold: float = MIN_SCORE) -> float:
@@ -121,7 +97,8 @@ def few_lesion_model(params, normalisation, normalised: tf.Tensor, lesions: int)
 def stock_forward(config_files):
     """Model Garden's Mask R-CNN of the same configuration, default box head, as traced functions: the
     whole forward pass, and its trunk (backbone, FPN, RPN head), which the export runs with frozen weights."""
-    stock = _params(config_files, {"task": {"model": {"detection_head": maskrcnn_config.DetectionHead().as_dict()}}})
+    default_head = {"task": {"model": {"detection_head": maskrcnn_config.DetectionHead().as_dict()}}}
+    stock = layered_params(config_files, [default_head])
     height, width = stock.task.model.input_size[:2]
     model = factory.build_maskrcnn(tf_keras.layers.InputSpec(shape=[None, height, width, 3]), stock.task.model)
     head = stock.task.model.detection_head
@@ -173,7 +150,7 @@ def main():
     started = time.perf_counter()
     tf_keras.utils.set_random_seed(0)   # the random weights, hence the lesions found, repeat run to run
     config_files = [SMOKE_CPU] if args.smoke else []
-    params = _params(config_files)
+    params = layered_params(config_files)
     normalisation = normalisation_of(params.task.train_data.tfds_name)
     width, height = (int(v) for v in args.size.split("x"))
     jpeg = photograph(width, height)

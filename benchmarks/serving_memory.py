@@ -29,22 +29,21 @@ import tempfile
 import threading
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))   # the free-port helper lives with the tests
+import cv2
+import grpc
+import numpy as np
+import tensorflow as tf
+from official.core import task_factory
 
-import cv2  # noqa: E402
-import grpc  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from official.core import task_factory  # noqa: E402
-
-from benchmarks.serving import export_weights, photograph  # noqa: E402
-from retina_tf.configs import SMOKE_CPU  # noqa: E402
-from retina_tf.errors import PhotographRejected  # noqa: E402
-from retina_tf.experiment import layered_params  # noqa: E402
-from retina_tf.serving.client import RetinaClient  # noqa: E402
-from retina_tf.serving.protocol import MAX_PHOTOGRAPH_PIXELS  # noqa: E402
-from tests.local_cluster import free_ports  # noqa: E402
+from retina_tf.configs import SMOKE_CPU
+from retina_tf.configs.experiment import layered_params
+from retina_tf.serving.client import RetinaClient
+from retina_tf.serving.protocol import (
+    MAX_PHOTOGRAPH_PIXELS,
+    PhotographRejected,
+)
+from retina_tf.testing.ports import free_ports
+from retina_tf.testing.serving import export_weights, photograph
 
 MB = 1024 * 1024
 

@@ -15,8 +15,8 @@ import tensorflow as tf
 from official.core import task_factory, train_utils
 
 from retina_tf.configs import SMOKE_CPU
+from retina_tf.configs.experiment import layered_params
 from retina_tf.data import synthetic
-from retina_tf.experiment import layered_params
 from retina_tf.serving import export, grpc_server, model_base
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME

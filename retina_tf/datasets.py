@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 import tfds_eophtha
 from retina_tf.data import fundus
-from retina_tf.errors import UserError
+from retina_tf.utils.errors import UserError
 
 DOWNLOADS = {"e_ophtha": "the e-ophtha download", "idrid": "the IDRiD download"}
 

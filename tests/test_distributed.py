@@ -24,10 +24,9 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 
-from retina_tf import experiment
-from retina_tf.configs import SMOKE_CPU
-from retina_tf.errors import PREEMPTED_EXIT_STATUS
-from tests.local_cluster import free_ports
+from retina_tf.configs import SMOKE_CPU, experiment
+from retina_tf.engine.preemption import PREEMPTED_EXIT_STATUS
+from retina_tf.testing.ports import free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Whole lines in the logs, and Model Garden's own log lines (orbit's steps and checkpoints) that the tests read.

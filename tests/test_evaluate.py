@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 from official.core import train_utils
 
-from retina_tf import experiment, train_lib
 from retina_tf.commands import main as cli
-from retina_tf.configs import SMOKE_CPU
+from retina_tf.configs import SMOKE_CPU, experiment
+from retina_tf.engine import train_lib
 
 
 def test_evaluate_writes_the_report_and_the_plots(eophtha_data_dir, tmp_path, capsys):

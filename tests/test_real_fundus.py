@@ -20,7 +20,7 @@ import tensorflow_datasets as tfds
 import tfds_eophtha  # noqa: F401  registers e_ophtha and idrid with TFDS
 from retina_tf import LESION_CLASSES
 from retina_tf.data import eophtha, fundus, lesions
-from tests import fundus_reference
+from retina_tf.testing import fundus_reference
 
 SIZE = 1024           # the paper's size, at which fundus_test bounds the difference from OpenCV
 DATASET_SIZE = 512    # the dataset is built once, at the fast experiments' size

@@ -2,8 +2,8 @@
 
 import pathlib
 
-from retina_tf import storage
-from retina_tf.errors import UserError
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 _HOW_TO_GET = {
     "e_ophtha": "e-ophtha cannot be downloaded by code: request it from ADCIS "

@@ -3,9 +3,9 @@
 Ends with one summary line; the exit status is 0 when the cycle completed.
 """
 
-from retina_tf import storage
 from retina_tf.commands import train
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.utils import storage
 
 
 def add_arguments(parser):
@@ -15,7 +15,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from retina_tf.cycle import run_cycle  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.workflows.cycle import run_cycle  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
     train.set_logging(args)
     print(run_cycle(train.experiment_params(args), args.model_dir, args.export_base, args.model_name,

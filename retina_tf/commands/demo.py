@@ -22,7 +22,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from retina_tf import demo  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.workflows import demo  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
     demo.run_demo(demo.DemoSettings(workdir=args.workdir, photographs=args.photographs, steps=args.steps,
                                     manual_dir=args.manual_dir, config_files=tuple(args.config or ()),

@@ -3,7 +3,7 @@
 With --model-dir the latest checkpoint is scored through the training task's
 own validation pipeline and validation step; with --saved-model an exported
 model is scored through its `normalised` signature
-(retina_tf.evaluation.scoring). Either way the figures come from
+(retina_tf.engine.evaluate_lib). Either way the figures come from
 retina_tf.evaluation against the exact stored lesion masks, and the IDRiD
 pixel AUPR, where the dataset stores the annotation as drawn, at the
 photographs' original size. Beside the report
@@ -14,8 +14,8 @@ reported from (retina_tf.evaluation.operating_point), for `retina-tf export
 
 import sys
 
-from retina_tf import storage
-from retina_tf.errors import UserError
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 
 def add_arguments(parser):
@@ -40,16 +40,17 @@ def add_arguments(parser):
 
 
 def run(args):
-    from retina_tf.evaluation import operating_point, report, scoring  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.engine import evaluate_lib  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.evaluation import operating_point, report  # noqa: PLC0415
 
     def progress(count):
         print(f"\r  scored {count} photographs", end="", file=sys.stderr, flush=True)
 
     if args.saved_model:
-        results = scoring.saved_model_results(args.saved_model, args.data_dir, args.split, args.config, progress)
+        results = evaluate_lib.saved_model_results(args.saved_model, args.data_dir, args.split, args.config, progress)
         source = args.saved_model
     else:
-        results, source = scoring.checkpoint_results(args.model_dir, args.data_dir, args.split, args.config,
+        results, source = evaluate_lib.checkpoint_results(args.model_dir, args.data_dir, args.split, args.config,
                                                      progress)
     print(file=sys.stderr)
     if not results:

@@ -1,8 +1,8 @@
 """`retina-tf export`: a trained model_dir -> a SavedModel version in TF Serving's layout."""
 
 
-from retina_tf import storage
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.utils import storage
 
 
 def add_arguments(parser):

@@ -14,9 +14,11 @@ import importlib
 import os
 import sys
 
-from retina_tf.errors import PREEMPTED_EXIT_STATUS, Preempted, describe
+from retina_tf.engine.preemption import PREEMPTED_EXIT_STATUS, Preempted
 
 # name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args).
+from retina_tf.utils.errors import describe
+
 COMMANDS = {
     "synth": ("synth", "write a synthetic e-ophtha tree (for trying things out)"),
     "normalise": ("normalise", "normalise fundus photographs as the model sees them"),

@@ -3,8 +3,8 @@
 import pathlib
 import sys
 
-from retina_tf import storage
-from retina_tf.errors import UserError
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 
 def add_arguments(parser):

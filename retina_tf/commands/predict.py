@@ -13,9 +13,9 @@ failed (what cron and batch schedulers read).
 import pathlib
 import sys
 
-from retina_tf import storage
-from retina_tf.errors import UserError
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 
 def add_arguments(parser):

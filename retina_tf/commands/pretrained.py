@@ -2,7 +2,7 @@
 
 import argparse
 
-from retina_tf import storage
+from retina_tf.utils import storage
 
 DESCRIPTION = """\
 Writes a ResNet backbone checkpoint (tf.train.Checkpoint(backbone=...), what

@@ -8,10 +8,10 @@ import pathlib
 import signal
 import threading
 
-from retina_tf import storage
-from retina_tf.errors import UserError
 from retina_tf.serving.model_base import version_folder
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 GRACE_SECONDS = 25.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT)

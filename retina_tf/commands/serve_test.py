@@ -10,7 +10,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2, predictio
 
 from retina_tf.commands import main as cli
 from retina_tf.serving.grpc_server_test import _request, fixture_blocked_predictions  # noqa: F401  the fixture
-from tests.local_cluster import free_ports
+from retina_tf.testing.ports import free_ports
 
 
 def test_a_port_in_use_is_one_line_naming_it(served, capsys):

@@ -4,8 +4,9 @@ import argparse
 
 from absl import logging
 
-from retina_tf import configs, storage
-from retina_tf.errors import UserError
+from retina_tf import configs
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 
 def add_arguments(parser):
@@ -50,14 +51,14 @@ def experiment_file(text):
 
 def experiment_params(args):
     """The experiment the arguments of add_experiment_arguments describe."""
-    from retina_tf import experiment  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.configs import experiment  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
     return experiment.experiment_params(args.config, args.params_override, args.init_checkpoint,
                                         args.init_modules, args.data_dir)
 
 
 def run(args):
-    from retina_tf.train_lib import train  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
+    from retina_tf.engine.train_lib import train  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
 
     set_logging(args)
     result = train(experiment_params(args), args.model_dir, args.mode, verbose=args.verbose)

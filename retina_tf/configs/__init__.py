@@ -9,8 +9,8 @@ package is installed. Light on purpose: the command line imports it for --help.
 import os
 import pathlib
 
-from retina_tf import storage
-from retina_tf.errors import UserError
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 _INSTALLED = pathlib.Path(__file__).resolve().parent / "experiments"    # a wheel
 CONFIG_DIR = _INSTALLED if _INSTALLED.is_dir() else pathlib.Path(__file__).resolve().parents[2] / "configs"

@@ -4,7 +4,7 @@ import pytest
 
 from retina_tf.commands import main as cli
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU, experiment_file, shipped_names
-from retina_tf.errors import UserError
+from retina_tf.utils.errors import UserError
 
 
 def test_the_shipped_files_are_the_configs_folder():

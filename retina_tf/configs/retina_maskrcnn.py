@@ -125,7 +125,7 @@ def retina_maskrcnn() -> cfg.ExperimentConfig:
                 "warmup": {"type": None},
             }),
             max_to_keep=3,
-            # retina_tf.preemption saves on SIGTERM for every strategy; Model Garden's own handler
+            # retina_tf.engine.preemption saves on SIGTERM for every strategy; Model Garden's own handler
             # (multi-worker only) would install a second one.
             preemption_on_demand_checkpoint=False,
             best_checkpoint_export_subdir="",
@@ -183,7 +183,7 @@ def check_frozen_batch_norm(config: cfg.ExperimentConfig) -> None:
             "pretrained weights, or set it true to train the backbone from scratch")
 
 
-# At most this many steps between two chances to stop on SIGTERM (retina_tf.preemption): a spot VM's
+# At most this many steps between two chances to stop on SIGTERM (retina_tf.engine.preemption): a spot VM's
 # 30 s of notice must hold a loop and a checkpoint.
 MAX_STEPS_PER_LOOP = 20
 

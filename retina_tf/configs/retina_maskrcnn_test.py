@@ -6,7 +6,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from retina_tf.configs import CONFIG_DIR, retina_maskrcnn
-from retina_tf.experiment import EXPERIMENT
+from retina_tf.configs.experiment import EXPERIMENT
 
 
 def test_defaults_are_the_papers():

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from retina_tf import ABSENT, ANNOTATED, UNKNOWN
 from retina_tf.data import fundus
-from retina_tf.errors import UserError, describe
+from retina_tf.utils.errors import UserError, describe
 
 _PHOTOGRAPH_SUFFIXES = {".jpg", ".jpeg", ".png"}
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from retina_tf.data import fundus, lesions, synthetic
-from retina_tf.errors import describe
-from tests import fundus_reference
+from retina_tf.testing import fundus_reference
+from retina_tf.utils.errors import describe
 
 _normalise = tf.function(fundus.normalise_fundus, reduce_retracing=True)
 

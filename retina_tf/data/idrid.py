@@ -18,7 +18,7 @@ import numpy as np
 
 from retina_tf import ABSENT, ANNOTATED, LESION_CLASSES
 from retina_tf.data import eophtha
-from retina_tf.errors import UserError
+from retina_tf.utils.errors import UserError
 
 SEGMENTATION = "A. Segmentation"
 PHOTOGRAPHS = "1. Original Images"

@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 from etils import epath
 
-from retina_tf import storage
 from retina_tf.data import fundus
-from retina_tf.errors import UserError, describe
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError, describe
 
 
 @dataclasses.dataclass

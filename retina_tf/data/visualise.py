@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from pycocotools import mask as mask_util
 
-from retina_tf import LESION_CLASSES, storage
+from retina_tf import LESION_CLASSES
 from retina_tf.data import eophtha, fundus, instance_masks
+from retina_tf.utils import storage
 
 # RGB outline colours per lesion type; chosen to stand out on both the orange
 # photograph and the grey normalised image.

@@ -6,7 +6,7 @@ import tensorflow_datasets as tfds
 
 from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.data import visualise
-from retina_tf.evaluation import testing
+from retina_tf.testing import evaluation as testing
 from tfds_eophtha import DUMMY_DATA
 
 

@@ -12,7 +12,7 @@ from pycocotools.cocoeval import COCOeval
 from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.evaluation import coco
 from retina_tf.evaluation.records import ABSENT, ANNOTATED, UNKNOWN
-from retina_tf.evaluation.testing import SHAPE, disk, photograph, rectangle
+from retina_tf.testing.evaluation import SHAPE, disk, photograph, rectangle
 
 SCENES = [  # (image id, status, ground truth (label, mask), predictions (label, mask, score))
     (1, {EXUDATE: ANNOTATED, MICROANEURYSM: ANNOTATED},

@@ -7,7 +7,7 @@ from pycocotools import mask as mask_util
 
 from retina_tf import EXUDATE
 from retina_tf.evaluation import detections, paper_map, pixel_aupr
-from retina_tf.evaluation.testing import rectangle
+from retina_tf.testing.evaluation import rectangle
 
 
 def _png(crop):

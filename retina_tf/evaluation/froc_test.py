@@ -6,7 +6,7 @@ import pytest
 from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.evaluation import froc
 from retina_tf.evaluation.records import ABSENT, ANNOTATED, UNKNOWN
-from retina_tf.evaluation.testing import photograph, rectangle
+from retina_tf.testing.evaluation import photograph, rectangle
 
 MA = MICROANEURYSM
 SHAPE = (96, 96)

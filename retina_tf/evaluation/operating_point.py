@@ -21,10 +21,11 @@ import os
 import numpy as np
 from etils import epath
 
-from retina_tf import LESION_CLASSES, storage
-from retina_tf.errors import UserError
+from retina_tf import LESION_CLASSES
 from retina_tf.evaluation.froc import LesionSweep, lesion_sweep
 from retina_tf.evaluation.records import LABELS, PhotographResult, class_name
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 DEFAULT_THRESHOLD = 0.35    # the paper's minimum detection confidence
 DEFAULT_CHOSEN_BY = "default: the paper's minimum detection confidence"

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from retina_tf import EXUDATE, MICROANEURYSM
-from retina_tf.errors import UserError
 from retina_tf.evaluation import operating_point
 from retina_tf.evaluation.records import ABSENT, ANNOTATED, UNKNOWN
-from retina_tf.evaluation.testing import photograph, rectangle
+from retina_tf.testing.evaluation import photograph, rectangle
+from retina_tf.utils.errors import UserError
 
 MA = MICROANEURYSM
 

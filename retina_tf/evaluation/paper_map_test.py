@@ -6,7 +6,7 @@ import pytest
 from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.evaluation import paper_map as pm
 from retina_tf.evaluation.records import ABSENT, ANNOTATED, UNKNOWN
-from retina_tf.evaluation.testing import disk, photograph, rectangle
+from retina_tf.testing.evaluation import disk, photograph, rectangle
 
 A, B, C = rectangle(0, 0, 10, 10), rectangle(20, 20, 30, 30), rectangle(40, 40, 50, 50)
 LESIONS = [(EXUDATE, A), (EXUDATE, B), (EXUDATE, C)]

@@ -7,7 +7,7 @@ from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.data import fundus
 from retina_tf.evaluation import pixel_aupr
 from retina_tf.evaluation.records import ABSENT, ANNOTATED
-from retina_tf.evaluation.testing import SHAPE, photograph, rectangle
+from retina_tf.testing.evaluation import SHAPE, photograph, rectangle
 
 EX = EXUDATE
 ONLY_EXUDATES = {EX: ANNOTATED}

@@ -6,7 +6,7 @@ from pycocotools import mask as mask_util
 
 from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.evaluation import records
-from retina_tf.evaluation.testing import photograph, rectangle
+from retina_tf.testing.evaluation import photograph, rectangle
 
 
 def test_from_masks_draws_tight_end_exclusive_boxes():

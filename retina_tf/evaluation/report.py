@@ -14,13 +14,13 @@ import numpy as np
 from etils import epath
 from matplotlib.figure import Figure  # no pyplot: Agg canvas, no global backend switch
 
-from retina_tf import storage
 from retina_tf.evaluation.coco import IOU_TYPES, coco_metrics
 from retina_tf.evaluation.froc import HIT_IOU, lesion_froc
 from retina_tf.evaluation.paper_map import IOU_THRESHOLDS, compute_paper_map
 from retina_tf.evaluation.pixel_aupr import IDRID_BEST_AUPR, compute_pixel_aupr
 from retina_tf.evaluation.records import LABELS, PhotographResult, class_name
 from retina_tf.evaluation.screening import OPERATING_THRESHOLD, screen_photographs
+from retina_tf.utils import storage
 
 DIGITS = 4
 _IDRID_BEST = {class_name(label): aupr for label, aupr in IDRID_BEST_AUPR.items()}

@@ -5,7 +5,7 @@ import json
 from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.evaluation import report
 from retina_tf.evaluation.records import ABSENT, ANNOTATED
-from retina_tf.evaluation.testing import disk, photograph, rectangle
+from retina_tf.testing.evaluation import disk, photograph, rectangle
 
 BOTH = {EXUDATE: ANNOTATED, MICROANEURYSM: ANNOTATED}
 

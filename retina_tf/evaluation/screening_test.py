@@ -6,7 +6,7 @@ import pytest
 from retina_tf import EXUDATE, MICROANEURYSM
 from retina_tf.evaluation import screening
 from retina_tf.evaluation.records import ABSENT, ANNOTATED, UNKNOWN
-from retina_tf.evaluation.testing import photograph, rectangle
+from retina_tf.testing.evaluation import photograph, rectangle
 
 LESION, ELSEWHERE = rectangle(0, 0, 5, 5), rectangle(30, 30, 33, 33)
 

@@ -21,7 +21,7 @@ from official.vision.modeling.layers import nn_blocks
 from official.vision.ops import preprocess_ops
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from retina_tf.errors import UserError
+from retina_tf.utils.errors import UserError
 
 # Where Model Garden's checkpoints keep a module: at the top (its pretrained backbones, this module's
 # output), or under the trainer's `model` (a ClassificationModel tracks its backbone as _backbone).

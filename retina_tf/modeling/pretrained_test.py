@@ -9,11 +9,10 @@ from official.vision.modeling import classification_model
 from official.vision.modeling.layers import nn_blocks
 from official.vision.ops import preprocess_ops
 
-from retina_tf import experiment
 from retina_tf.commands import main as cli
-from retina_tf.configs import SMOKE_CPU
-from retina_tf.errors import UserError
+from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.modeling import pretrained
+from retina_tf.utils.errors import UserError
 
 
 def _randomise(model, seed):

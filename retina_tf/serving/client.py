@@ -15,9 +15,15 @@ import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from retina_tf.errors import PhotographRejected, UserError
 from retina_tf.serving import lesion_records
-from retina_tf.serving.protocol import DEFAULT_MODEL_NAME, DEFAULT_SIGNATURE, MESSAGE_OPTIONS, PHOTOGRAPHS_INPUT
+from retina_tf.serving.protocol import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_SIGNATURE,
+    MESSAGE_OPTIONS,
+    PHOTOGRAPHS_INPUT,
+    PhotographRejected,
+)
+from retina_tf.utils.errors import UserError
 
 
 class RetinaClient:

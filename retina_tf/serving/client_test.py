@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from retina_tf.errors import UserError
 from retina_tf.serving.client import RetinaClient
 from retina_tf.serving.predictor import PhotographRejected
+from retina_tf.utils.errors import UserError
 
 
 def _closed_port() -> int:

@@ -38,11 +38,10 @@ import tensorflow as tf
 from etils import epath
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from retina_tf import LESION_CLASSES, datasets, storage
+from retina_tf import LESION_CLASSES, datasets
+from retina_tf.configs.experiment import trained_model
 from retina_tf.data import synthetic
-from retina_tf.errors import UserError
 from retina_tf.evaluation.operating_point import OperatingPoint, default_operating_point
-from retina_tf.experiment import trained_model
 from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.model_base import versions
 from retina_tf.serving.protocol import (
@@ -53,6 +52,8 @@ from retina_tf.serving.protocol import (
     PHOTOGRAPHS_INPUT,
     WARMUP_FILE,
 )
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 
 def warmup_photograph(size: int = 1024) -> bytes:

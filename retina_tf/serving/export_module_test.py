@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from retina_tf.errors import PhotographRejected, describe
 from retina_tf.serving.export_test import png_claiming
+from retina_tf.serving.protocol import PhotographRejected
+from retina_tf.utils.errors import describe
 
 
 def jpeg_claiming(width: int, height: int) -> bytes:

@@ -16,17 +16,18 @@ import tensorflow as tf
 from official.core import train_utils
 from tensorflow_serving.apis import prediction_log_pb2
 
-from retina_tf import datasets, storage
+from retina_tf import datasets
 from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU
+from retina_tf.configs.experiment import layered_params, trained_model
 from retina_tf.data import fundus
-from retina_tf.errors import UserError, describe
 from retina_tf.evaluation import operating_point
-from retina_tf.experiment import layered_params, trained_model
 from retina_tf.serving import export, model_base
 from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import METADATA_FILE, OUTPUT_KEYS, WARMUP_FILE
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError, describe
 
 SIZE = 512   # the smoke model's dataset, e_ophtha/patients_512
 SLOTS = 32   # its max_num_detections

@@ -22,10 +22,17 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
-from retina_tf import storage
-from retina_tf.errors import PhotographRejected, UserError, describe
 from retina_tf.serving.predictor import SavedModelPredictor
-from retina_tf.serving.protocol import DEFAULT_MODEL_NAME, DEFAULT_SIGNATURE, EXTRA_FOLDER, MESSAGE_OPTIONS, WARMUP_FILE
+from retina_tf.serving.protocol import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_SIGNATURE,
+    EXTRA_FOLDER,
+    MESSAGE_OPTIONS,
+    WARMUP_FILE,
+    PhotographRejected,
+)
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError, describe
 
 _LOG = logging.getLogger(__name__)
 

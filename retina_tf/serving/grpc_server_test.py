@@ -19,12 +19,12 @@ from tensorflow_serving.apis import (
 )
 
 from retina_tf.commands import main as cli
-from retina_tf.errors import UserError
 from retina_tf.serving import grpc_server
 from retina_tf.serving.client import RetinaClient
 from retina_tf.serving.export_test import BAD_REQUESTS
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import OUTPUT_KEYS
+from retina_tf.utils.errors import UserError
 
 
 @pytest.fixture(name="stub", scope="module")

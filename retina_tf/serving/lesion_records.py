@@ -23,11 +23,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from etils import epath
 
-from retina_tf import LESION_CLASSES, storage
+from retina_tf import LESION_CLASSES
 from retina_tf.data import fundus, visualise
-from retina_tf.errors import UserError
 from retina_tf.evaluation import detections
 from retina_tf.evaluation.operating_point import OperatingPoint, uniform_operating_point
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 
 @dataclasses.dataclass

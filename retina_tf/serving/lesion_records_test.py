@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from retina_tf.data import visualise
-from retina_tf.errors import UserError
 from retina_tf.serving import lesion_records
+from retina_tf.utils.errors import UserError
 
 CHOSEN_BY = b"operating_point.json, chosen on the validation split"
 

@@ -5,9 +5,9 @@ import os
 
 from etils import epath
 
-from retina_tf import storage
-from retina_tf.errors import UserError
 from retina_tf.serving.protocol import EXTRA_FOLDER, METADATA_FILE
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError
 
 
 def versions(model_base: str | os.PathLike) -> list[int]:

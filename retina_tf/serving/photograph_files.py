@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 from etils import epath
 
-from retina_tf.errors import PhotographRejected, UserError
 from retina_tf.serving.lesion_records import PhotographLesions, write_outputs
+from retina_tf.serving.protocol import PhotographRejected
+from retina_tf.utils.errors import UserError
 
 BATCH_SIZE = 4
 

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from retina_tf.errors import PhotographRejected, UserError, describe
 from retina_tf.serving import lesion_records, model_base, protocol
+from retina_tf.serving.protocol import PhotographRejected
+from retina_tf.utils.errors import UserError, describe
 
 
 class SavedModelPredictor:

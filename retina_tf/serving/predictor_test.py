@@ -5,9 +5,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from retina_tf.errors import PhotographRejected, UserError
-from retina_tf.evaluation.scoring import checkpoint_results, saved_model_results
+from retina_tf.engine.evaluate_lib import checkpoint_results, saved_model_results
 from retina_tf.serving import model_base, predictor
+from retina_tf.serving.protocol import PhotographRejected
+from retina_tf.utils.errors import UserError
 
 
 def test_a_model_base_loads_its_highest_version(exported, tmp_path):

@@ -4,6 +4,8 @@ TF Serving's own conventions where it has them: `serving_default`, the
 model base's numeric version folders, assets.extra/tf_serving_warmup_requests.
 """
 
+from retina_tf.utils.errors import UserError
+
 DEFAULT_MODEL_NAME = "retina"
 
 DEFAULT_SIGNATURE = "serving_default"    # encoded JPEG/PNG photographs -> lesions
@@ -39,3 +41,11 @@ MAX_BATCH_PIXELS = 50_000_000
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MESSAGE_OPTIONS = (("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES))
+
+
+class PhotographRejected(UserError):
+    """The model refused its input (an unreadable, empty or oversized photograph).
+
+    Raised alike by the local predictor and the gRPC client, so a caller can
+    retry the rest of a batch without the bad photograph whichever way it ran.
+    """

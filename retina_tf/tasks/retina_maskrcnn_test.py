@@ -6,8 +6,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from official.core import task_factory
 
-from retina_tf import experiment
-from retina_tf.configs import SMOKE_CPU
+from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.dataloaders import eophtha_decoder, lesion_parser
 
 

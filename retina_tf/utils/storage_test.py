@@ -2,7 +2,7 @@
 
 import pathlib
 
-from retina_tf import storage
+from retina_tf.utils import storage
 
 
 def test_a_bucket_url_is_kept_whole_where_pathlib_would_mangle_it():

@@ -35,24 +35,3 @@ def describe(error: BaseException) -> str:
     if first and type(error).__name__.endswith("ArgumentError"):
         return first
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
-
-
-class PhotographRejected(UserError):
-    """The model refused its input (an unreadable, empty or oversized photograph).
-
-    Raised alike by the local predictor and the gRPC client, so a caller can
-    retry the rest of a batch without the bad photograph whichever way it ran.
-    """
-
-
-# EX_TEMPFAIL (sysexits.h): a temporary failure, to be run again later.
-PREEMPTED_EXIT_STATUS = 75
-
-
-class Preempted(Exception):
-    """Training stopped on SIGTERM or SIGINT after saving a checkpoint at `step` (retina_tf.preemption)."""
-
-    def __init__(self, step: int, checkpoint_dir=None):
-        where = f" in {checkpoint_dir}" if checkpoint_dir else ""
-        super().__init__(f"preempted: checkpoint saved at step {step}{where}; run the same command again to resume")
-        self.step = step

@@ -3,10 +3,10 @@
 Restarted on the same model_dir, Model Garden's checkpoint manager restores
 the latest checkpoint and training goes on from its step (scheduled and
 preemptible VMs); a finished run started again does nothing. SIGTERM or
-Ctrl-C saves a checkpoint at the current step first (retina_tf.preemption). The distribution
+Ctrl-C saves a checkpoint at the current step first (retina_tf.engine.preemption). The distribution
 strategy comes from `runtime` (mirrored over local GPUs, multi_worker_mirrored
 across VMs through TF_CONFIG, one device on a CPU). Unless verbose, a progress
-line (retina_tf.progress) replaces what orbit's controller prints.
+line (retina_tf.engine.progress) replaces what orbit's controller prints.
 """
 
 import contextlib
@@ -21,8 +21,11 @@ from official.core import config_definitions as cfg
 from official.core import task_factory, train_lib, train_utils
 from official.modeling import performance
 
-from retina_tf import preemption, progress, storage
-from retina_tf.errors import Preempted, UserError, describe
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
+from retina_tf.engine import preemption, progress
+from retina_tf.engine.preemption import Preempted
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError, describe
 
 
 @dataclasses.dataclass

@@ -17,14 +17,14 @@ from absl import logging
 
 from retina_tf import datasets
 from retina_tf.configs import SMOKE_CPU
+from retina_tf.configs.experiment import experiment_params, layered_params
 from retina_tf.data import eophtha, synthetic, visualise
-from retina_tf.errors import UserError
+from retina_tf.engine.evaluate_lib import checkpoint_results
+from retina_tf.engine.train_lib import train
 from retina_tf.evaluation import report
-from retina_tf.evaluation.scoring import checkpoint_results
-from retina_tf.experiment import experiment_params, layered_params
 from retina_tf.serving import client, export, grpc_server, lesion_records
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
-from retina_tf.train_lib import train
+from retina_tf.utils.errors import UserError
 
 TOTAL_STAGES = 8
 HEADLINE_FIGURES = ("paper_mAP35", "paper_mAP50", "paper_mAP75", "coco_segm_AP", "froc_score/microaneurysm")

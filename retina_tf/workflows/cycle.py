@@ -12,13 +12,13 @@ import os
 
 from official.core import config_definitions as cfg
 
-from retina_tf import storage
+from retina_tf.engine.evaluate_lib import checkpoint_results
+from retina_tf.engine.train_lib import train
 from retina_tf.evaluation import report
-from retina_tf.evaluation.scoring import checkpoint_results
 from retina_tf.serving.export import export
 from retina_tf.serving.model_base import latest_export
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
-from retina_tf.train_lib import train
+from retina_tf.utils import storage
 
 METRIC = "paper_mAP50"
 

@@ -7,10 +7,10 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 
-from retina_tf import experiment, train_lib
 from retina_tf.commands import main as cli
-from retina_tf.configs import SMOKE_CPU
-from retina_tf.errors import UserError
+from retina_tf.configs import SMOKE_CPU, experiment
+from retina_tf.engine import train_lib
+from retina_tf.utils.errors import UserError
 
 
 def _params(data_dir, *overrides):

@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from retina_tf.errors import UserError, describe
+from retina_tf.utils.errors import UserError, describe
 
 
 def _failing_check(message):

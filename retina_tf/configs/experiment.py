@@ -24,13 +24,10 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 from official.modeling.hyperparams import params_dict
 
-from retina_tf import (
-    datasets,
-    registry_imports,  # noqa: F401  registers the experiment, the task and e_ophtha
-    storage,
-)
+from retina_tf import datasets
 from retina_tf.configs import retina_maskrcnn
-from retina_tf.errors import UserError, describe
+from retina_tf.utils import storage
+from retina_tf.utils.errors import UserError, describe
 
 EXPERIMENT = "retina_maskrcnn"
 PARAMS_FILE = "params.yaml"

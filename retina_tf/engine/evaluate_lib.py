@@ -19,13 +19,18 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from official.core import task_factory
 
-from retina_tf import LESION_CLASSES, STATUSES, datasets
-from retina_tf.errors import UserError
+from retina_tf import (
+    LESION_CLASSES,
+    STATUSES,
+    datasets,
+    registry_imports,  # noqa: F401  task_factory: the retina_maskrcnn task
+)
+from retina_tf.configs.experiment import trained_model
 from retina_tf.evaluation import detections
 from retina_tf.evaluation.records import Lesions, PhotographResult
-from retina_tf.experiment import trained_model
 from retina_tf.serving import model_base, protocol
 from retina_tf.serving.predictor import SavedModelPredictor
+from retina_tf.utils.errors import UserError
 
 
 def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: str | None = None, progress=None

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 
-from retina_tf import progress
+from retina_tf.engine import progress
 
 OUTPUTS = {"frcnn_box_loss": np.float32(0.0011956576), "frcnn_cls_loss": np.float32(1.1487048),
            "learning_rate": np.float32(0.001), "mask_loss": np.float32(3.001533), "model_loss": np.float32(5.5585155),

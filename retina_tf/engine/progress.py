@@ -2,7 +2,7 @@
 
 Model Garden's controller prints every loop's losses as a nine-line dict with
 no total, rate or time left. `TrainingProgress`, fed by orbit's train and eval
-actions (retina_tf.train_lib), says instead where training stands. On a
+actions (retina_tf.engine.train_lib), says instead where training stands. On a
 terminal the line is rewritten in place; elsewhere (cron, a pipe, a log file)
 a plain line is written for the first loop, then at most every `interval_s`
 seconds, and for the last step, so a log stays short.
