@@ -15,10 +15,9 @@ import os
 import sys
 
 from retina_tf.engine.preemption import PREEMPTED_EXIT_STATUS, Preempted
-
-# name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args).
 from retina_tf.utils.errors import describe
 
+# name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args).
 COMMANDS = {
     "synth": ("synth", "write a synthetic e-ophtha tree (for trying things out)"),
     "normalise": ("normalise", "normalise fundus photographs as the model sees them"),
