@@ -25,7 +25,7 @@ import tf_keras
 from official.core import task_factory
 
 from retina_tf.configs import SMOKE_CPU, experiment
-from retina_tf.engine.preemption import PREEMPTED_EXIT_STATUS
+from retina_tf.engine.errors import PREEMPTED_EXIT_STATUS
 from retina_tf.testing.ports import free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 import pathlib
 
-from retina_tf.utils import storage
+from retina_tf.commands import arguments
 from retina_tf.utils.errors import UserError
 
 _HOW_TO_GET = {
@@ -22,8 +22,8 @@ def add_arguments(parser):
     parser.add_argument("--manual-dir", type=pathlib.Path, required=True,
                         help="the unpacked download: for e_ophtha the folder holding e_optha_EX/ and e_optha_MA/ "
                              "(or their zip archives); for idrid the folder holding 'A. Segmentation'")
-    parser.add_argument("--data-dir", type=storage.path, required=True, help="TFDS data_dir to write into")
-    parser.add_argument("--config", help="the dataset's builder config, e.g. patients_512 (default: the "
+    arguments.add_data_dir(parser, required=True, help_text="TFDS data_dir to write into")
+    arguments.add_dataset_config(parser, "the dataset's builder config, e.g. patients_512 (default: the "
                                          "dataset's default: e_ophtha patients_1024, idrid lesions_1024)")
 
 
@@ -33,9 +33,10 @@ def run(args):
     name, _, config = args.dataset.partition("/")
     if name not in datasets.dataset_names():
         raise UserError(f"--dataset {args.dataset}: no such dataset (one of {', '.join(datasets.dataset_names())})")
-    if config and args.config and config != args.config:
-        raise UserError(f"--dataset {args.dataset} and --config {args.config} name two configs: give one")
-    config = config or args.config or datasets.configs_of(name)[0]
+    if config and args.dataset_config and config != args.dataset_config:
+        raise UserError(f"--dataset {args.dataset} and --dataset-config {args.dataset_config} name two configs: "
+                        "give one")
+    config = config or args.dataset_config or datasets.configs_of(name)[0]
     if config not in datasets.configs_of(name):
         raise UserError(f"{name} has no config {config!r} (one of {', '.join(datasets.configs_of(name))})")
     if not args.manual_dir.is_dir():

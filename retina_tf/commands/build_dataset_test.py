@@ -10,7 +10,7 @@ from tfds_eophtha import DUMMY_DATA
 
 def test_build_dataset_builds_what_tfds_load_then_reads(tmp_path, capsys):
     assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA["e_ophtha"]), "--data-dir", str(tmp_path),
-                     "--config", "paper_512"]) == 0
+                     "--dataset-config", "paper_512"]) == 0
     assert "e_ophtha/paper_512" in capsys.readouterr().out
     train = tfds.load("e_ophtha/paper_512", split="train", data_dir=str(tmp_path))
     assert sum(1 for _ in train) == 6
@@ -38,7 +38,7 @@ def test_a_build_removes_what_a_killed_build_left(tmp_path, capsys):
     abandoned = tmp_path / "e_ophtha" / "patients_512" / "incomplete.X7K2Q9_1.1.0"
     abandoned.mkdir(parents=True)
     assert cli.main(["build-dataset", "--manual-dir", str(DUMMY_DATA["e_ophtha"]), "--data-dir", str(tmp_path),
-                     "--config", "patients_512"]) == 0
+                     "--dataset-config", "patients_512"]) == 0
     assert sorted(path.name for path in (tmp_path / "e_ophtha" / "patients_512").iterdir()) == ["1.1.0"]
 
 

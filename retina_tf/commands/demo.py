@@ -2,7 +2,7 @@
 
 import pathlib
 
-from retina_tf.commands.train import add_verbose_argument, experiment_file
+from retina_tf.commands import arguments
 
 
 def add_arguments(parser):
@@ -14,11 +14,9 @@ def add_arguments(parser):
                         help="training steps of the smoke configuration (default 800, about 7 minutes on "
                              "2 CPU cores; ignored with --config)")
     parser.add_argument("--manual-dir", type=pathlib.Path, help="a real e-ophtha download instead of synthetic data")
-    parser.add_argument("--config", type=experiment_file, action="append",
-                        help="experiment YAML, a path or a shipped name (default smoke_cpu); repeat to layer "
-                             "files, e.g. smoke_cpu then real_cpu")
+    arguments.add_experiment_config(parser, required=False, default_help=" (default smoke_cpu)")
     parser.add_argument("--predict", type=int, default=4, help="photographs sent through the gRPC client")
-    add_verbose_argument(parser)
+    arguments.add_verbose(parser)
 
 
 def run(args):

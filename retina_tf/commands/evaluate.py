@@ -14,6 +14,7 @@ reported from (retina_tf.evaluation.operating_point), for `retina-tf export
 
 import sys
 
+from retina_tf.commands import arguments
 from retina_tf.utils import storage
 from retina_tf.utils.errors import UserError
 
@@ -22,15 +23,13 @@ def add_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-dir", type=storage.path, help="a training model_dir (params.yaml, checkpoints)")
     source.add_argument("--saved-model", type=storage.path, help="an exported SavedModel version folder")
-    parser.add_argument("--data-dir", type=storage.path, required=True,
-                        help="TFDS data_dir holding the dataset (e_ophtha or idrid)")
-    parser.add_argument("--config", help="the dataset to score on (default: the one the model was trained on, "
+    arguments.add_data_dir(parser, required=True, help_text="TFDS data_dir holding the dataset (e_ophtha or idrid)")
+    arguments.add_dataset_config(parser, "the dataset to score on (default: the one the model was trained on, "
                                          "as recorded in params.yaml or the export's retina_tf.json): a config of "
                                          "that dataset (patients_512) or a full name (idrid/lesions_1024)")
     parser.add_argument("--split", default="test", help="train, validation or test (default test); choose the "
                                                           "operating point for an export with --split validation")
-    parser.add_argument("--out", type=storage.path, required=True, help="folder for report.json, report.md, plots "
-                                                                            "and operating_point.json")
+    arguments.add_out(parser, "folder for report.json, report.md, plots and operating_point.json")
     parser.add_argument("--operating-threshold", type=float, default=0.5,
                         help="score threshold for the screening sensitivity/specificity (default 0.5)")
     parser.add_argument("--max-false-positives-per-find", type=float, default=0.5, metavar="F",
@@ -47,11 +46,12 @@ def run(args):
         print(f"\r  scored {count} photographs", end="", file=sys.stderr, flush=True)
 
     if args.saved_model:
-        results = evaluate_lib.saved_model_results(args.saved_model, args.data_dir, args.split, args.config, progress)
+        results = evaluate_lib.saved_model_results(args.saved_model, args.data_dir, args.split, args.dataset_config,
+                                                   progress)
         source = args.saved_model
     else:
-        results, source = evaluate_lib.checkpoint_results(args.model_dir, args.data_dir, args.split, args.config,
-                                                     progress)
+        results, source = evaluate_lib.checkpoint_results(args.model_dir, args.data_dir, args.split,
+                                                          args.dataset_config, progress)
     print(file=sys.stderr)
     if not results:
         raise UserError(f"split {args.split!r} has no photographs")

@@ -1,14 +1,13 @@
 """`retina-tf export`: a trained model_dir -> a SavedModel version in TF Serving's layout."""
 
-
-from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.commands import arguments
 from retina_tf.utils import storage
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", type=storage.path, required=True, help="training model_dir")
-    parser.add_argument("--export-base", type=storage.path, required=True, help="TF Serving's model base path")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
+    arguments.add_model_dir(parser, required=True, help_text="training model_dir")
+    arguments.add_export_base(parser)
+    arguments.add_model_name(parser)
     parser.add_argument("--version", type=int, help="version number (default: the next free integer)")
     parser.add_argument("--operating-point", type=storage.path, metavar="FILE",
                         help="operating_point.json of retina-tf evaluate --split validation: the score per lesion "

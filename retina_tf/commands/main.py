@@ -14,10 +14,11 @@ import importlib
 import os
 import sys
 
-from retina_tf.engine.preemption import PREEMPTED_EXIT_STATUS, Preempted
+from retina_tf.engine.errors import PREEMPTED_EXIT_STATUS, Preempted
 from retina_tf.utils.errors import describe
 
-# name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args).
+# name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args), and
+# may have a DESCRIPTION (paragraphs, kept as written) for its --help instead of the one line.
 COMMANDS = {
     "synth": ("synth", "write a synthetic e-ophtha tree (for trying things out)"),
     "normalise": ("normalise", "normalise fundus photographs as the model sees them"),
@@ -39,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find exudates and microaneurysms in colour fundus photographs (Mask R-CNN).")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module = importlib.import_module(f"retina_tf.commands.{module_name}")
+        sub = subparsers.add_parser(name, help=help_text, description=getattr(module, "DESCRIPTION", help_text),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.set_defaults(run=module.run)
         module.add_arguments(sub)
     return parser

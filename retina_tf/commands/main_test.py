@@ -1,6 +1,8 @@
 """Tests for the retina-tf command line: its commands, exit statuses and one-line errors."""
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -18,6 +20,25 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for name in cli.COMMANDS:
         assert name in out
+
+
+def test_the_parser_of_every_command_loads_without_tensorflow():
+    """--help answers at once: TensorFlow loads only when a command runs."""
+    code = ("import sys; from retina_tf.commands import main; main.build_parser(); "
+            "print(sorted(name for name in ('tensorflow', 'tf_keras', 'official') if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["build-dataset", "evaluate"])
+def test_the_old_config_of_a_dataset_still_works_with_a_note(command, capsys):
+    required = {"build-dataset": ["--manual-dir", "m", "--data-dir", "d"],
+                "evaluate": ["--model-dir", "m", "--data-dir", "d", "--out", "o"]}[command]
+    args = cli.build_parser().parse_args([command, *required, "--config", "patients_512"])
+    assert args.dataset_config == "patients_512"
+    assert capsys.readouterr().err.strip() == (f"retina-tf {command}: --config is now --dataset-config; "
+                                               "the old spelling goes in the next release")
+    assert cli.build_parser().parse_args([command, *required, "--dataset-config", "x"]).dataset_config == "x"
 
 
 def test_synth_writes_an_e_ophtha_tree(tmp_path, capsys):

@@ -3,13 +3,13 @@
 import pathlib
 import sys
 
-from retina_tf.utils import storage
+from retina_tf.commands import arguments
 from retina_tf.utils.errors import UserError
 
 
 def add_arguments(parser):
     parser.add_argument("photographs", nargs="+", type=pathlib.Path, help="JPEG or PNG fundus photographs")
-    parser.add_argument("--out", type=storage.path, required=True, help="folder for <stem>.png and <stem>.json")
+    arguments.add_out(parser, "folder for <stem>.png and <stem>.json")
     parser.add_argument("--size", type=int, default=1024, help="output side in pixels (default 1024)")
 
 

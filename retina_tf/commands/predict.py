@@ -13,7 +13,7 @@ failed (what cron and batch schedulers read).
 import pathlib
 import sys
 
-from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.commands import arguments
 from retina_tf.utils import storage
 from retina_tf.utils.errors import UserError
 
@@ -25,10 +25,8 @@ def add_arguments(parser):
     source.add_argument("--saved-model", type=storage.path,
                         help="an exported SavedModel (version folder or model base) run in this process")
     parser.add_argument("photographs", nargs="+", type=pathlib.Path, help="JPEG or PNG fundus photographs")
-    parser.add_argument("--out", type=storage.path, required=True,
-                        help="folder for <stem>.json and <stem>_lesions.png")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
-                        help=f"the served model's name (default {DEFAULT_MODEL_NAME})")
+    arguments.add_out(parser, "folder for <stem>.json and <stem>_lesions.png")
+    arguments.add_model_name(parser, "the served model's name")
     parser.add_argument("--tls", action="store_true", help="connect to the server over TLS")
     parser.add_argument("--root-certificates", type=pathlib.Path,
                         help="PEM file of the CA that signed the server's certificate (implies --tls)")

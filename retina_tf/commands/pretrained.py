@@ -1,7 +1,6 @@
 """`retina-tf pretrained`: ImageNet weights -> a backbone checkpoint for `retina-tf train --init-checkpoint`."""
 
-import argparse
-
+from retina_tf.commands import arguments
 from retina_tf.utils import storage
 
 DESCRIPTION = """\
@@ -29,12 +28,9 @@ examples:
 
 
 def add_arguments(parser):
-    parser.description = DESCRIPTION
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter   # keeps the paragraphs above
     parser.add_argument("source", type=storage.path,
                         help="Model Garden classification checkpoint (prefix or folder) or Keras .h5 weights file")
-    parser.add_argument("--out", type=storage.path, required=True, metavar="DIR",
-                        help="folder to write the backbone checkpoint into (pass it to --init-checkpoint)")
+    arguments.add_out(parser, "folder to write the backbone checkpoint into (pass it to --init-checkpoint)", "DIR")
 
 
 def run(args):

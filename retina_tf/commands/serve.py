@@ -8,23 +8,21 @@ import pathlib
 import signal
 import threading
 
+from retina_tf.commands import arguments
 from retina_tf.serving.model_base import version_folder
-from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
-from retina_tf.utils import storage
 from retina_tf.utils.errors import UserError
 
 GRACE_SECONDS = 25.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+DESCRIPTION = """\
+Serve an exported model over gRPC (TF Serving's PredictionService) from this
+process. Production uses the tensorflow/serving container; this server is for
+tests, demos and machines without Docker."""
 
 
 def add_arguments(parser):
-    parser.description = (
-        "Serve an exported model over gRPC (TF Serving's PredictionService) from this process. "
-        "Production uses the tensorflow/serving container; this server is for tests, demos and "
-        "machines without Docker.")
-    parser.add_argument("--export-base", type=storage.path, required=True,
-                        help="TF Serving's model base path (holds <model-name>/<version>/)")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
+    arguments.add_export_base(parser, "TF Serving's model base path (holds <model-name>/<version>/)")
+    arguments.add_model_name(parser)
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500, as TF Serving)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")

@@ -86,7 +86,7 @@ def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathL
     version = model_base.version_folder(saved_model)
     metadata = model_base.export_metadata(version)   # read before the SavedModel loads, as is the dataset
     if not config and not metadata.get("dataset"):
-        raise UserError(f"{version}: the export does not record its dataset: pass --config "
+        raise UserError(f"{version}: the export does not record its dataset: pass --dataset-config "
                         "(a dataset and config such as idrid/lesions_1024 or e_ophtha/patients_1024)")
     name = dataset_name(config, metadata.get("dataset"))
     datasets.require_built(name, data_dir)

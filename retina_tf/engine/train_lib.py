@@ -23,7 +23,7 @@ from official.modeling import performance
 
 from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.engine import preemption, progress
-from retina_tf.engine.preemption import Preempted
+from retina_tf.engine.errors import Preempted
 from retina_tf.utils import storage
 from retina_tf.utils.errors import UserError, describe
 

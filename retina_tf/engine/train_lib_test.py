@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from retina_tf.configs import SMOKE_CPU
-from retina_tf.engine.preemption import PREEMPTED_EXIT_STATUS
+from retina_tf.engine.errors import PREEMPTED_EXIT_STATUS
 
 # 80 steps in epochs of 40; orbit loops of 20 steps, so a stop can fall between two epoch checkpoints.
 SCHEDULE = "task.schedule.epochs=[1,1],task.schedule.steps_per_epoch=40,task.schedule.validation_every_epochs=2"
