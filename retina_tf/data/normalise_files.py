@@ -25,15 +25,19 @@ class NormalisedFile:
 
 def normalise_files(photographs: Sequence[pathlib.Path], out_dir: str | os.PathLike, output_size: int = 1024
                     ) -> Iterator[NormalisedFile]:
-    """Writes <stem>.png (the normalised photograph) and <stem>.json (its geometry) per photograph."""
+    """Writes <stem>.png (the normalised photograph) and <stem>.json (its geometry) per photograph; a later
+    photograph of the same stem fails rather than overwrite an earlier one's."""
     config = fundus.FundusNormalisation(output_size=output_size)
     normalise = tf.function(lambda data: fundus.normalise_fundus(fundus.decode_fundus(data), config))
     out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}   # stem -> the photograph whose outputs carry it
     for path in photographs:
         try:
             if not path.is_file():
                 raise UserError("no such file")
+            if written.get(path.stem, path) != path:
+                raise UserError(f"{written[path.stem]} already writes {path.stem}.png: rename one")
             image, geometry = normalise(tf.constant(path.read_bytes()))
         except Exception as error:
             yield NormalisedFile(path, failure=describe(error))
@@ -43,4 +47,5 @@ def normalise_files(photographs: Sequence[pathlib.Path], out_dir: str | os.PathL
         box = [float(value) for value in geometry.numpy()]
         (out_dir / f"{path.stem}.json").write_text(json.dumps(
             dict(zip(fundus.GEOMETRY_FIELDS, box), output_size=output_size, source=str(path)), indent=2))
+        written[path.stem] = path
         yield NormalisedFile(path, target)
