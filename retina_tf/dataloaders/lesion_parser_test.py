@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from official.vision.dataloaders import maskrcnn_input
-from official.vision.ops import anchor, preprocess_ops
+from official.vision.ops import preprocess_ops
 
 from retina_tf.dataloaders import lesion_parser
-from retina_tf.dataloaders.lesion_parser import Augmentation
 from retina_tf.modeling import lesion_mask_sampler
+from retina_tf.ops.geometry import Augmentation
 
 SIDE = 128
 FILL = 128
@@ -265,17 +265,6 @@ def test_a_training_window_is_the_augmented_image_cut_at_its_place(place):
             assert _iou(pasted, warped[index]) > 0.8, f"lesion {index}"
 
 
-def test_counter_clockwise_quarter_turn_brings_the_top_right_corner_to_the_top_left():
-    masks = np.zeros((1, SIDE, SIDE), np.uint8)
-    masks[0, 2:10, SIDE - 20:SIDE - 4] = 1
-    lesion, _ = _examples(masks, _image(masks, np.random.default_rng(0)))
-    parser = lesion_parser.Parser(**PARSER_ARGS)
-    _, turned = parser.parse_train_data(lesion, Augmentation(rot90=1))
-    np.testing.assert_allclose(turned["gt_boxes"][0], [4, 2, 20, 10])
-    _, turned = parser.parse_train_data(lesion, Augmentation(rot90=-1))
-    np.testing.assert_allclose(turned["gt_boxes"][0], [SIDE - 20, SIDE - 10, SIDE - 4, SIDE - 2])
-
-
 def _without_masks(parsed):
     """A parse without the masks, where the two parsers differ: lesion crops stand in for the stock parser's
     training targets, and eval ground truth leaves the stock targets out."""
@@ -440,42 +429,3 @@ def test_bad_augmentation_ranges_are_refused():
     with pytest.raises(ValueError, match="aug_window_size"):
         lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(64, 2 * SIDE))
 
-
-def _hard_boxes(rng, count, side):
-    """Boxes with ties: some copy anchors' corners or each other, some touch the border, some are tiny."""
-    boxes = []
-    for _ in range(count):
-        kind = rng.integers(4)
-        y, x = rng.integers(0, side - 8, 2)
-        if kind == 0:       # on the anchor grid: many equal IoUs
-            y, x, size = 4 * (y // 4), 4 * (x // 4), 4 * rng.integers(1, 12)
-            boxes.append([y, x, y + size, x + size])
-        elif kind == 1:     # a duplicate: every anchor ties between the two
-            boxes.append(boxes[-1] if boxes else [0, 0, 5, 5])
-        elif kind == 2:     # on the border
-            boxes.append([0, x, rng.integers(1, 40), min(side, x + rng.integers(1, 90))])
-        else:
-            height, width = rng.uniform(0.5, 120, 2)
-            boxes.append([y + rng.random(), x + rng.random(), min(side, y + height), min(side, x + width)])
-    return tf.constant(np.array(boxes, np.float32).reshape(-1, 4))
-
-
-@pytest.mark.parametrize("count,num_scales,side", [(0, 1, 256), (1, 1, 256), (9, 2, 200), (70, 1, 256)])
-def test_overlap_rpn_labeler_gives_the_stock_labelers_targets_exactly(count, num_scales, side):
-    anchor_boxes = anchor.build_anchor_generator(
-        min_level=2, max_level=6, num_scales=num_scales, aspect_ratios=[0.5, 1.0, 2.0], anchor_size=2.0,
-    )(image_size=(side, side))
-    boxes = _hard_boxes(np.random.default_rng(count), count, side)
-    labels = tf.ones([count, 1])
-    stock = anchor.RpnAnchorLabeler(0.7, 0.3, 10**7, 0.5)
-    ours = lesion_parser.OverlapRpnAnchorLabeler(anchor_boxes, 0.7, 0.3, 10**7, 0.5)
-    flat = tf.concat([tf.reshape(level, [-1, 4]) for level in anchor_boxes.values()], axis=0)
-    expected_boxes, expected_indicators = stock.matcher(stock.similarity_calc(flat, boxes))
-    got_boxes, got_indicators = ours.matcher(ours.similarity_calc(flat, boxes))
-    np.testing.assert_array_equal(got_indicators, expected_indicators)
-    # Only positive anchors carry their box into the targets; which box a negative one "matched" is unused.
-    positive = expected_indicators.numpy() == 1
-    np.testing.assert_array_equal(got_boxes.numpy()[positive], expected_boxes.numpy()[positive])
-    for got_part, expected_part in zip(tf.nest.flatten(ours.label_anchors(anchor_boxes, boxes, labels)),
-                                       tf.nest.flatten(stock.label_anchors(anchor_boxes, boxes, labels))):
-        np.testing.assert_array_equal(got_part, expected_part)

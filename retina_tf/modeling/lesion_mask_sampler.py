@@ -4,7 +4,7 @@ Model Garden's parser resamples every instance's full-size mask to a
 mask_crop_size^2 target at its box, and its mask sampler resamples those
 targets again at the sampled ROIs. The lesion parser instead hands over each
 lesion's crop at the dataset's resolution with the map from the model's
-image to it (lesion_parser.lesion_mask_crops), so that the parser's cost
+image to it (ops.mask_crops), so that the parser's cost
 hardly grows with the lesions, and this sampler reads each foreground ROI's
 target from its lesion's crop in one bilinear pass (an aligned ROIAlign of
 the full-size mask with one sample per cell: each target cell sampled at its

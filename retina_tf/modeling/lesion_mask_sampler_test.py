@@ -8,8 +8,8 @@ from official.vision.dataloaders import maskrcnn_input
 from official.vision.modeling.layers import mask_sampler
 
 from retina_tf.dataloaders import lesion_parser
-from retina_tf.dataloaders.lesion_parser import Augmentation
 from retina_tf.modeling import lesion_mask_sampler
+from retina_tf.ops.geometry import Augmentation
 
 SIZE = 28
 PARSER_ARGS = dict(min_level=2, max_level=5, num_scales=1, aspect_ratios=[1.0], anchor_size=2.0, include_mask=True,

@@ -7,7 +7,8 @@ import tensorflow_datasets as tfds
 from official.core import task_factory
 
 from retina_tf.configs import SMOKE_CPU, experiment
-from retina_tf.dataloaders import eophtha_decoder, lesion_parser
+from retina_tf.dataloaders import eophtha_decoder
+from retina_tf.ops import geometry
 
 
 def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eophtha_data_dir):
@@ -55,7 +56,7 @@ def test_randaug_changes_the_photograph_and_leaves_its_lesions_in_place(eophtha_
         data_dir=eophtha_data_dir)
     builder = tfds.builder(plain.task.train_data.tfds_name, data_dir=str(eophtha_data_dir))
     example = eophtha_decoder.EophthaDecoder().decode(next(iter(builder.as_dataset(split="train"))))
-    unchanged = lesion_parser.Augmentation()   # no geometric transform: only aug_type can change the image
+    unchanged = geometry.Augmentation()   # no geometric transform: only aug_type can change the image
     parsed = [task_factory.get_task(params.task).build_parser(params.task.train_data).parse_train_data(
         example, unchanged) for params in (plain, augmented)]
     (plain_image, plain_labels), (augmented_image, augmented_labels) = parsed
