@@ -25,6 +25,7 @@ import tensorflow as tf
 from official.common import distribute_utils
 from official.core import task_factory
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.configs import (
     SMOKE_CPU,
     experiment,

@@ -21,6 +21,7 @@ from official.common import distribute_utils
 from official.core import task_factory
 from official.modeling import performance
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.configs import SMOKE_CPU
 from retina_tf.configs import retina_maskrcnn as config_lib
 from retina_tf.configs.experiment import layered_params

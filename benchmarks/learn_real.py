@@ -30,7 +30,10 @@ import tf_keras
 from official.core import task_factory
 from official.vision.ops import preprocess_ops
 
-from retina_tf import LESION_CLASSES
+from retina_tf import (
+    LESION_CLASSES,
+    registry_imports,  # noqa: F401  task_factory: the retina_maskrcnn task
+)
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
 from retina_tf.configs.experiment import experiment_params, trained_model
 from retina_tf.data import visualise

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 from official.core import task_factory
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.configs import SMOKE_CPU
 from retina_tf.configs.experiment import layered_params
 from retina_tf.serving.client import RetinaClient

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from official.core import task_factory, train_utils
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.configs import SMOKE_CPU
 from retina_tf.configs.experiment import layered_params
 from retina_tf.data import synthetic

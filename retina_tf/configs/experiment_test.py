@@ -7,6 +7,7 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.engine import train_lib

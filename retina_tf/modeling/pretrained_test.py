@@ -9,6 +9,7 @@ from official.vision.modeling import classification_model
 from official.vision.modeling.layers import nn_blocks
 from official.vision.ops import preprocess_ops
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.modeling import pretrained

@@ -6,10 +6,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from official.core import task_factory
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.dataloaders import eophtha_decoder
 from retina_tf.ops import geometry
-from retina_tf.tasks import retina_maskrcnn  # noqa: F401  registers the task that task_factory.get_task builds
 
 
 def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eophtha_data_dir):
