@@ -51,15 +51,22 @@ class Photograph:
 
     @property
     def key(self) -> str:
+        """`<patient>/<stem>`: unique across both sets, the dataset's example key."""
         return f"{self.patient}/{self.stem}"
 
     @property
     def has_lesions(self) -> bool:
+        """True when either set has a mask for it (a lesion photograph rather than a healthy one)."""
         return bool(self.masks)
 
 
 class EophthaError(UserError, ValueError):
-    """The e-ophtha tree has problems; the message lists each, file by file."""
+    """The e-ophtha tree has problems; the message lists each, file by file.
+
+    Args:
+      root: the tree's folder, named in the first line.
+      problems: one line per problem, each naming its file or folder; kept as `problems`.
+    """
 
     def __init__(self, root, problems):
         self.problems = list(problems)
@@ -85,6 +92,19 @@ def scan(root: pathlib.Path | str, check_files: bool = True,
     elsewhere). With check_files, every photograph and mask is decoded and
     checked (corrupt JPEG, size mismatch, non-binary or empty mask); all
     problems are raised together as one EophthaError.
+
+    Args:
+      root: the folder holding e_optha_EX/ and/or e_optha_MA/.
+      check_files: decode every file (the whole tree is read); False trusts the folder layout alone.
+      extra_roots: further folders, searched in order, for a set that root lacks.
+
+    Returns:
+      One Photograph per (patient, stem) found in either set, with a status for both lesion types.
+
+    Raises:
+      EophthaError: neither set found; a folder missing; a mask without its photograph or a lesion photograph
+        without its mask; a photograph both lesion and healthy; a badly named mask; no photograph at all; or,
+        with check_files, an unreadable photograph or a bad mask. All are listed in one message.
     """
     root = pathlib.Path(root)
     set_roots = _set_roots(root, extra_roots)
@@ -169,7 +189,18 @@ def _read_set(lesion_set: LesionSet, base: pathlib.Path, found: _Found) -> list[
 
 
 def read_photograph(path: pathlib.Path) -> np.ndarray:
-    """RGB uint8, decoded as the exported model decodes; ValueError naming the file otherwise."""
+    """RGB uint8, decoded as the exported model decodes; ValueError naming the file otherwise.
+
+    Args:
+      path: a JPEG or PNG file.
+
+    Returns:
+      H x W x 3 uint8 RGB at the file's own size (a PNG's alpha channel dropped).
+
+    Raises:
+      ValueError: `<path>: unreadable photograph: <reason>`, for a file that cannot be read, is not a JPEG or
+        PNG, is grayscale, or has a side under fundus.MIN_SIDE or over 8192 pixels.
+    """
     try:
         return fundus.decode_fundus(tf.constant(path.read_bytes())).numpy()
     except (tf.errors.InvalidArgumentError, OSError) as error:
@@ -177,7 +208,18 @@ def read_photograph(path: pathlib.Path) -> np.ndarray:
 
 
 def read_mask(path: pathlib.Path) -> np.ndarray:
-    """The lesion mask as bool; raises ValueError naming the file unless it is binary and non-empty."""
+    """The lesion mask as bool; raises ValueError naming the file unless it is binary and non-empty.
+
+    Args:
+      path: an image file, lesion pixels non-zero; a colour file must be grey (its three channels equal).
+
+    Returns:
+      H x W bool, True on lesion pixels.
+
+    Raises:
+      ValueError: `<path>: ...` for an unreadable file, a coloured mask, more than two values (or two, neither
+        of them 0), or no lesion pixel.
+    """
     mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise ValueError(f"{path}: corrupt mask (not a readable image)")
@@ -195,7 +237,14 @@ def read_mask(path: pathlib.Path) -> np.ndarray:
 
 
 def check_photograph(photograph: Photograph) -> list[str]:
-    """Problems with one photograph's files, as lines naming each file."""
+    """Problems with one photograph's files, as lines naming each file.
+
+    Args:
+      photograph: its photograph and mask files.
+
+    Returns:
+      One line per problem (unreadable photograph, bad mask, mask of another size); empty when all is well.
+    """
     return checked_masks(photograph.path, photograph.masks.values(), read_mask)[1]
 
 
@@ -242,6 +291,16 @@ def split_photographs(photographs: list[Photograph], by_patient: bool, seed: int
     largest first, to the split furthest below its target relative to that
     target, so sizes come as near the paper's as whole patients allow and no
     split is left empty while there are groups enough.
+
+    Args:
+      photographs: those to split, from scan.
+      by_patient: group by patient (no patient in two splits); False groups each photograph alone.
+      seed: orders the groups of one size before they are dealt; the same seed gives the same split.
+      fractions: train, validation and test shares of the photographs; the validation and test targets are
+        rounded from them and train takes the rest.
+
+    Returns:
+      {"train", "validation", "test"} -> photographs, each list sorted by key.
     """
     groups: dict[str, list[Photograph]] = {}
     for photograph in photographs:

@@ -31,7 +31,15 @@ class FundusRecord:
 
 
 def fundus_features(image_size: int, filename_doc: str) -> tfds.features.FeaturesDict:
-    """The example features of every retina-tf dataset at image_size x image_size."""
+    """The example features of every retina-tf dataset at image_size x image_size.
+
+    Args:
+      image_size: the side S of the normalised images and of the lesion masks, in pixels.
+      filename_doc: what `image/filename` holds in this dataset (it differs by download).
+
+    Returns:
+      The FeaturesDict FundusExamples.example fills.
+    """
     status = tfds.features.ClassLabel(names=STATUSES)
 
     def lesion_pngs(doc):
@@ -71,7 +79,12 @@ def fundus_features(image_size: int, filename_doc: str) -> tfds.features.Feature
 
 
 class FundusExamples:
-    """Turns FundusRecords into examples at one size, with one tf.function for every photograph size."""
+    """Turns FundusRecords into examples at one size, with one tf.function for every photograph size.
+
+    Args:
+      image_size: the side S of the examples' images, in pixels.
+      dilation: how each lesion type's mask is split into lesion instances (lesions.split_lesions).
+    """
 
     def __init__(self, image_size: int, dilation: lesions.Dilation):
         self.image_size = image_size
@@ -79,7 +92,18 @@ class FundusExamples:
         self._normalise = fundus.photograph_normaliser(fundus.FundusNormalisation(output_size=image_size))
 
     def example(self, record: FundusRecord) -> dict:
-        """The TFDS example of one record."""
+        """The TFDS example of one record.
+
+        Args:
+          record: one photograph of the download, with masks for its annotated lesion types.
+
+        Returns:
+          The features of fundus_features(image_size): a mask of a type whose status is not ANNOTATED is ignored
+          (no objects, empty lesion_pixels), boxes are fractions of S, masks are cropped to their boxes.
+
+        Raises:
+          tf.errors.InvalidArgumentError: the photograph cannot be normalised (too small, blank, no field of view).
+        """
         image, geometry = self._normalise(tf.constant(record.photograph))
         objects, lesion_pixels, original_pixels = [], {}, {}
         for label, lesion in enumerate(LESION_CLASSES):
@@ -121,7 +145,14 @@ class FundusExamples:
 
 def png(image: np.ndarray) -> bytes:
     """PNG bytes of an RGB photograph, or of a 0/255 mask as a 1-bit PNG (6x faster to write, 40% smaller,
-    decoded to 0/255 again by OpenCV and tf.io alike); OpenCV encodes several times faster than tf.io."""
+    decoded to 0/255 again by OpenCV and tf.io alike); OpenCV encodes several times faster than tf.io.
+
+    Args:
+      image: H x W x 3 uint8 RGB, or an H x W uint8 mask holding 0 and 255 only.
+
+    Returns:
+      The PNG file's bytes.
+    """
     flags = [cv2.IMWRITE_PNG_COMPRESSION, 6]
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)

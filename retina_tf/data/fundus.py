@@ -40,7 +40,14 @@ MIN_SIDE = 32              # pixels: the shorter side of the smallest photograph
 
 @dataclasses.dataclass(frozen=True)
 class FundusNormalisation:
-    """How photographs are normalised; stored with the dataset and the export."""
+    """How photographs are normalised; stored with the dataset and the export.
+
+    Attributes:
+      output_size: the side S of the square normalised image, in pixels.
+      blur_sigma: the Gaussian's sigma, in pixels of the squared crop, as in the paper.
+      blur_weight: w in w*img - w*blur + offset.
+      offset: the grey level (0-255) a region without detail lands on.
+    """
 
     output_size: int = 1024
     blur_sigma: float = 20.0   # in pixels of the squared crop, as in the paper
@@ -57,6 +64,19 @@ def decode_fundus(data: tf.Tensor, max_side: int = 8192, max_pixels: int | None 
     read from the header first so that a huge image is refused before it is
     decoded into memory. `label` starts every refusal's message (the serving
     graph names a photograph's place in its batch with it).
+
+    Args:
+      data: scalar string, the file's bytes.
+      max_side: the longest side accepted, in pixels.
+      max_pixels: the most pixels (height x width) accepted; None for no limit.
+      label: scalar string put before each refusal's message; "" for none.
+
+    Returns:
+      [H, W, 3] uint8 RGB at the photograph's own size.
+
+    Raises:
+      tf.errors.InvalidArgumentError: not a JPEG or PNG, a size out of bounds (check_size), or grayscale; the
+        failed assertion carries one line, which utils.errors.describe extracts.
     """
     data = tf.convert_to_tensor(data, tf.string)
     size = photograph_size(data, max_side, max_pixels, label)
@@ -73,7 +93,20 @@ def decode_fundus(data: tf.Tensor, max_side: int = 8192, max_pixels: int | None 
 
 def photograph_size(data: tf.Tensor, max_side: int = 8192, max_pixels: int | None = None,
                     label: str | tf.Tensor = "") -> tf.Tensor:
-    """(height, width) int64 of JPEG or PNG bytes, read from the header and refused there when out of bounds."""
+    """(height, width) int64 of JPEG or PNG bytes, read from the header and refused there when out of bounds.
+
+    Args:
+      data: scalar string, the file's bytes.
+      max_side: the longest side accepted, in pixels.
+      max_pixels: the most pixels accepted; None for no limit.
+      label: scalar string put before each refusal's message.
+
+    Returns:
+      [2] int64: height, width in pixels (a PNG header cut short reads as 0 and is refused).
+
+    Raises:
+      tf.errors.InvalidArgumentError: not a JPEG or PNG, or a size out of bounds (check_size).
+    """
     data = tf.convert_to_tensor(data, tf.string)
     head = tf.strings.substr(data, 0, 8)
     is_jpeg = tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff")
@@ -92,6 +125,19 @@ def check_size(size: tf.Tensor, label: str | tf.Tensor = "", max_side: int | Non
 
     MIN_SIDE: a smaller image holds no lesion a model trained on 1440-2544 px
     photographs could see, and the normalisation's blur needs 2 pixels a side.
+
+    Args:
+      size: [2] integer tensor, height then width in pixels.
+      label: scalar string put before the refusal's message.
+      max_side: the longest side accepted; None for no limit.
+      max_pixels: the most pixels accepted; None for no limit.
+
+    Returns:
+      The check, for control dependencies (None eagerly, where it has already run). Messages say width x
+      height.
+
+    Raises:
+      tf.errors.InvalidArgumentError: when the check runs and a limit is broken.
     """
     height, width = tf.cast(size[0], tf.int64), tf.cast(size[1], tf.int64)
     limits = [(tf.minimum(height, width) >= MIN_SIDE, "photograph is {} x {} pixels; the smallest accepted side is {}",
@@ -107,7 +153,20 @@ def check_size(size: tf.Tensor, label: str | tf.Tensor = "", max_side: int | Non
 
 def check_in_order(checks, label: str | tf.Tensor = "") -> tf.Operation:
     """In-graph checks, (condition, message template, values) each, run in order: a refusal names the first
-    broken one in one line, `label` then the template filled with the values."""
+    broken one in one line, `label` then the template filled with the values.
+
+    Args:
+      checks: (condition, template, values) triples: a scalar bool tensor, a tf.strings.format template with
+        one {} per value, and a tuple of tensors (() for a template without {}).
+      label: scalar string put before the message.
+
+    Returns:
+      The last check, which depends on each before it, for control dependencies (None eagerly, where they
+      have all run).
+
+    Raises:
+      tf.errors.InvalidArgumentError: when a condition is False, with that check's message alone.
+    """
     check = tf.no_op()
     for holds, template, values in checks:
         with tf.control_dependencies([check]):
@@ -174,6 +233,17 @@ def find_field_of_view(image: tf.Tensor, label: str | tf.Tensor = "") -> tf.Tens
     in the border and leaks at the edge (off the disc's run) do not count.
     A disc cut off at the top and bottom (common in e-ophtha) keeps its
     circular shape: the missing part is rebuilt from the horizontal diameter.
+
+    Args:
+      image: [H, W, C] uint8 photograph; a pixel's brightness is its brightest channel.
+      label: scalar string put before each refusal's message.
+
+    Returns:
+      [4] int32 (y0, x0, y1, x1) in pixels of the photograph; beyond it (below 0, past H or W) where the disc is
+      cut off.
+
+    Raises:
+      tf.errors.InvalidArgumentError: a blank photograph, or a bright disc under 5% of it.
     """
     image = tf.convert_to_tensor(image)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -226,7 +296,16 @@ def _crop_box(image: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
 
 
 def gaussian_blur(image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
-    """Separable Gaussian blur of an HxWxC float image, mirrored borders (OpenCV's default)."""
+    """Separable Gaussian blur of an HxWxC float image, mirrored borders (OpenCV's default).
+
+    Args:
+      image: [H, W, C] float32.
+      sigma: scalar, in pixels of image; the kernel reaches ceil(3 sigma) pixels either side (fewer in an
+        image smaller than that).
+
+    Returns:
+      [H, W, C] float32.
+    """
     sigma = tf.cast(sigma, tf.float32)
     # Mirrored padding cannot exceed the image: tiny photographs get a truncated kernel.
     radius = tf.minimum(tf.cast(tf.math.ceil(3.0 * sigma), tf.int32), tf.reduce_min(tf.shape(image)[:2]) - 1)
@@ -279,6 +358,19 @@ def normalise_fundus(image: tf.Tensor, config: FundusNormalisation = FundusNorma
     there, and swapping the two steps would change them by tens of levels.
     The blur is rounded like OpenCV's uint8 blur that the paper's data saw.
     `label` starts every refusal's message, as in decode_fundus.
+
+    Args:
+      image: [H, W, 3] uint8 RGB photograph.
+      config: the normalisation; S is config.output_size.
+      label: scalar string put before each refusal's message.
+
+    Returns:
+      The normalised image, [S, S, 3] uint8, and its geometry, [6] float32 in GEOMETRY_FIELDS order: the eye box
+      (y0, x0, y1, x1) in photograph pixels, then the photograph's height and width.
+
+    Raises:
+      tf.errors.InvalidArgumentError: not 3 channels, a side under MIN_SIDE, a blank photograph or no field of
+        view found.
     """
     image = tf.convert_to_tensor(image)
     tf.debugging.assert_equal(tf.shape(image)[-1], 3, message="fundus photograph must be RGB (3 channels)")
@@ -295,7 +387,14 @@ def normalise_fundus(image: tf.Tensor, config: FundusNormalisation = FundusNorma
 
 def photograph_normaliser(config: FundusNormalisation = FundusNormalisation()):
     """normalise_fundus as one tf.function for photographs of every size: traced once, where a plain
-    tf.function retraces (and warns) for each new size."""
+    tf.function retraces (and warns) for each new size.
+
+    Args:
+      config: the normalisation.
+
+    Returns:
+      A function of one [H, W, 3] uint8 photograph, any H and W, returning normalise_fundus's pair.
+    """
     return tf.function(lambda image: normalise_fundus(image, config),
                        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
 
@@ -306,6 +405,14 @@ def normalise_lesion_mask(mask: tf.Tensor, geometry: tf.Tensor, output_size: int
     An output pixel is lesion if any lesion pixel covers part of it (area
     resize, then > 0): nearest-neighbour sampling would drop microaneurysms of
     one or two original pixels when shrinking 1700 px to 1024.
+
+    Args:
+      mask: [H, W] over the original photograph, lesion pixels True or non-zero.
+      geometry: [6], the photograph's (normalise_fundus).
+      output_size: the side S of the normalised image, in pixels.
+
+    Returns:
+      [S, S] uint8, 1 on lesion pixels, aligned with the normalised image.
     """
     box = tf.cast(geometry[:4], tf.int32)
     mask = tf.cast(tf.cast(mask, tf.bool), tf.float32)[..., tf.newaxis]
@@ -320,21 +427,47 @@ def _scales(geometry: tf.Tensor, output_size: int) -> tuple[tf.Tensor, tf.Tensor
 
 
 def boxes_to_original(boxes: tf.Tensor, geometry: tf.Tensor, output_size: int = 1024) -> tf.Tensor:
-    """Boxes [..., 4] (ymin, xmin, ymax, xmax) in output pixels -> original-photograph pixels."""
+    """Boxes [..., 4] (ymin, xmin, ymax, xmax) in output pixels -> original-photograph pixels.
+
+    Args:
+      boxes: [..., 4] in pixels of the S x S normalised image.
+      geometry: [6], or [..., 6] broadcasting against boxes (add an axis for the boxes of each photograph).
+      output_size: S, in pixels.
+
+    Returns:
+      [..., 4] float32 in pixels of the photograph; a box may reach past its edges where the eye box does.
+    """
     origin, scale = _scales(geometry, output_size)
     origin, scale = tf.concat([origin, origin], -1), tf.concat([scale, scale], -1)
     return tf.cast(boxes, tf.float32) * scale + origin
 
 
 def boxes_to_output(boxes: tf.Tensor, geometry: tf.Tensor, output_size: int = 1024) -> tf.Tensor:
-    """Boxes [..., 4] in original-photograph pixels -> output pixels."""
+    """Boxes [..., 4] in original-photograph pixels -> output pixels.
+
+    Args:
+      boxes: [..., 4] (ymin, xmin, ymax, xmax) in pixels of the photograph.
+      geometry: [6], or [..., 6] broadcasting against boxes.
+      output_size: S, in pixels.
+
+    Returns:
+      [..., 4] float32 in pixels of the S x S normalised image.
+    """
     origin, scale = _scales(geometry, output_size)
     origin, scale = tf.concat([origin, origin], -1), tf.concat([scale, scale], -1)
     return (tf.cast(boxes, tf.float32) - origin) / scale
 
 
 def mask_to_original(mask: tf.Tensor, geometry: tf.Tensor) -> tf.Tensor:
-    """An S x S mask (or score map) in output space -> HxW over the original photograph."""
+    """An S x S mask (or score map) in output space -> HxW over the original photograph.
+
+    Args:
+      mask: [S, S] mask or score map, over the normalised image.
+      geometry: [6], the photograph's (normalise_fundus).
+
+    Returns:
+      [H, W] float32 (H, W from the geometry): the map resized bilinearly onto the eye box, 0 outside it.
+    """
     geometry = tf.cast(geometry, tf.int32)
     box, height, width = geometry[:4], geometry[4], geometry[5]
     mask = tf.convert_to_tensor(mask)

@@ -41,16 +41,26 @@ class Photograph:
 
     @property
     def number(self) -> int:
+        """The number in its name: 1 for IDRiD_01."""
         return int(self.stem.rpartition("_")[2])
 
     @property
     def status(self) -> dict[str, str]:
-        """IDRiD gives a type's mask only where the photograph has such lesions (as for soft exudates)."""
+        """IDRiD gives a type's mask only where the photograph has such lesions (as for soft exudates).
+
+        Returns:
+          lesion type -> ANNOTATED where a mask was found for it, else ABSENT (never UNKNOWN).
+        """
         return {lesion: ANNOTATED if lesion in self.masks else ABSENT for lesion in LESION_CLASSES}
 
 
 class IdridError(UserError, ValueError):
-    """The IDRiD folder has problems; the message lists each, file by file."""
+    """The IDRiD folder has problems; the message lists each, file by file.
+
+    Args:
+      root: the download's folder, named in the first line.
+      problems: one line per problem, each naming its file or folder; kept as `problems`.
+    """
 
     def __init__(self, root, problems):
         self.problems = list(problems)
@@ -59,7 +69,17 @@ class IdridError(UserError, ValueError):
 
 
 def segmentation_root(manual_dir: pathlib.Path | str) -> pathlib.Path:
-    """The `A. Segmentation` folder: manual_dir itself, or the folder of that name inside it."""
+    """The `A. Segmentation` folder: manual_dir itself, or the folder of that name inside it.
+
+    Args:
+      manual_dir: the unpacked download, or its `A. Segmentation` folder.
+
+    Returns:
+      The folder holding `1. Original Images`.
+
+    Raises:
+      IdridError: neither is such a folder.
+    """
     manual_dir = pathlib.Path(manual_dir)
     for candidate in (manual_dir / SEGMENTATION, manual_dir):
         if (candidate / PHOTOGRAPHS).is_dir():
@@ -74,6 +94,15 @@ def scan(manual_dir: pathlib.Path | str) -> list[Photograph]:
 
     Raises IdridError listing every problem: an empty or missing folder, a
     mask without its photograph, an unreadable file, a mask of another size.
+
+    Args:
+      manual_dir: the unpacked download, or its `A. Segmentation` folder.
+
+    Returns:
+      One Photograph per IDRiD_NN.jpg of the training and test parts, lesion_count filled in.
+
+    Raises:
+      IdridError: all the problems found, file by file (the masks are read to find them: this takes a while).
     """
     root = segmentation_root(manual_dir)
     problems, photographs = [], []
@@ -116,7 +145,17 @@ def _scan_part(root: pathlib.Path, part: str, folder: str) -> tuple[list[Photogr
 
 
 def read_mask(path: pathlib.Path) -> np.ndarray:
-    """A lesion mask as bool, from its red channel (palette index 1 or RGBA red); ValueError naming the file."""
+    """A lesion mask as bool, from its red channel (palette index 1 or RGBA red); ValueError naming the file.
+
+    Args:
+      path: one of IDRiD's .tif masks.
+
+    Returns:
+      H x W bool, True where the red channel is non-zero.
+
+    Raises:
+      ValueError: `<path>: ...` for a file that does not decode, or a red channel of more than two values.
+    """
     data = np.frombuffer(path.read_bytes(), np.uint8)
     mask = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if mask is None:
@@ -140,6 +179,12 @@ def split_photographs(photographs: list[Photograph]) -> dict[str, list[Photograp
     number) and every VALIDATION_EVERY-th from the middle of the first
     stratum goes to validation: a fixed rule that spreads validation over
     lightly and heavily affected eyes, and never looks at the test part.
+
+    Args:
+      photographs: from scan, with their lesion counts.
+
+    Returns:
+      {"train", "validation", "test"} -> photographs, each list sorted by number; test is the authors' test part.
     """
     training = sorted((p for p in photographs if p.part == "train"), key=lambda p: (p.lesion_count, p.number))
     middle = VALIDATION_EVERY // 2

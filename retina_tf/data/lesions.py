@@ -21,7 +21,16 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Dilation:
-    """How much lesion masks grow before they are split (paper: 5x5, 2 iterations)."""
+    """How much lesion masks grow before they are split (paper: 5x5, 2 iterations).
+
+    Attributes:
+      kernel_size: side of the square structuring element, in pixels of the mask dilated.
+      iterations: how many times it is applied; 0 (or kernel_size 1) splits the mask as drawn.
+      mask_target: which pixels each lesion's mask keeps, one of MASK_TARGETS.
+
+    Raises:
+      ValueError: kernel_size below 1, iterations below 0, or an unknown mask_target.
+    """
 
     kernel_size: int = 5
     iterations: int = 2
@@ -49,7 +58,14 @@ class Lesion:
     mask: np.ndarray                   # bool, (ymax - ymin) x (xmax - xmin)
 
     def full_mask(self, shape: tuple[int, int]) -> np.ndarray:
-        """The lesion's mask pasted into a boolean image of the given shape."""
+        """The lesion's mask pasted into a boolean image of the given shape.
+
+        Args:
+          shape: (height, width) of the image the box is in, in pixels.
+
+        Returns:
+          bool [height, width], True on the lesion's mask pixels only.
+        """
         full = np.zeros(shape, bool)
         ymin, xmin, ymax, xmax = self.box
         full[ymin:ymax, xmin:xmax] = self.mask
@@ -57,7 +73,15 @@ class Lesion:
 
 
 def dilate(mask: np.ndarray, dilation: Dilation = Dilation()) -> np.ndarray:
-    """Binary dilation of a 0/non-zero mask; returns uint8 {0, 1}."""
+    """Binary dilation of a 0/non-zero mask; returns uint8 {0, 1}.
+
+    Args:
+      mask: H x W, lesion pixels non-zero.
+      dilation: the structuring element and iterations (its mask_target plays no part here).
+
+    Returns:
+      H x W uint8, 1 on the dilated lesion pixels, 0 elsewhere.
+    """
     binary = (np.asarray(mask) > 0).astype(np.uint8)
     if dilation.iterations == 0 or dilation.kernel_size == 1:
         return binary

@@ -16,7 +16,13 @@ from retina_tf.utils.errors import UserError, describe
 
 @dataclasses.dataclass
 class NormalisedFile:
-    """One photograph's outcome: the PNG written, or why it failed."""
+    """One photograph's outcome: the PNG written, or why it failed.
+
+    Attributes:
+      path: the photograph file, as given.
+      target: the <stem>.png written; None when it failed.
+      failure: one line saying why it could not be normalised; None when it was.
+    """
 
     path: pathlib.Path
     target: epath.Path | None = None
@@ -26,7 +32,17 @@ class NormalisedFile:
 def normalise_files(photographs: Sequence[pathlib.Path], out_dir: str | os.PathLike, output_size: int = 1024
                     ) -> Iterator[NormalisedFile]:
     """Writes <stem>.png (the normalised photograph) and <stem>.json (its geometry) per photograph; a later
-    photograph of the same stem fails rather than overwrite an earlier one's."""
+    photograph of the same stem fails rather than overwrite an earlier one's.
+
+    Args:
+      photographs: JPEG or PNG files.
+      out_dir: the folder written into (local or a bucket), created with its parents.
+      output_size: the side S of the normalised images, in pixels.
+
+    Yields:
+      One NormalisedFile per photograph, in order, each as soon as it is done. <stem>.json holds the geometry
+      (fundus.GEOMETRY_FIELDS, in pixels of the photograph), output_size and the source path.
+    """
     config = fundus.FundusNormalisation(output_size=output_size)
     normalise = tf.function(lambda data: fundus.normalise_fundus(fundus.decode_fundus(data), config))
     out_dir = storage.path(out_dir)

@@ -41,6 +41,20 @@ class SyntheticEophtha:
 
     Shared photographs are counted in both lesion counts, as in e-ophtha where
     they sit in e_optha_EX/EX and e_optha_MA/MA at once.
+
+    Attributes:
+      exudate_photographs: photographs in e_optha_EX/EX, with an exudate mask each (shared ones included).
+      exudate_healthy: photographs in e_optha_EX/healthy.
+      microaneurysm_photographs: photographs in e_optha_MA/MA, with a microaneurysm mask each (shared included).
+      microaneurysm_healthy: photographs in e_optha_MA/healthy.
+      shared_photographs: photographs in both lesion folders, with both masks.
+      photographs_per_patient: photographs in each patient folder; a patient's never span two of the groups.
+      sizes: (width, height) in pixels, each photograph drawing one of them.
+      seed: the tree's seed; the same spec writes the same bytes.
+
+    Raises:
+      ValueError: a negative count, photographs_per_patient below 1, more shared photographs than either lesion
+        count, or no size (or one under 32 pixels a side).
     """
 
     exudate_photographs: int = 4
@@ -105,6 +119,18 @@ def render_fundus(rng: np.random.Generator, width: int, height: int, *, exudates
     lesion masks.  `cut_off=None` cuts the field of view at top and bottom in
     about 40 % of photographs, as e-ophtha's cameras often do.  `dim` makes a
     much darker photograph, for testing field-of-view detection.
+
+    Args:
+      rng: the generator every random choice draws from (it is advanced).
+      width: the photograph's width in pixels.
+      height: its height in pixels.
+      exudates: draw exudate clusters (and their mask).
+      microaneurysms: draw microaneurysms (and their mask), never on an exudate.
+      dim: scale the illumination down to a mean red of 64-84 inside the disc.
+      cut_off: a disc taller than the photograph (True), wholly inside it (False), or either (None).
+
+    Returns:
+      The photograph with its masks (all zero for a type not drawn) and its disc.
     """
     if cut_off is None:
         cut_off = bool(rng.random() < 0.4)
@@ -149,6 +175,16 @@ def write_synthetic_eophtha(root: str | os.PathLike,
     Each photograph draws from its own generator seeded by (spec.seed, index),
     so a photograph does not depend on the others.  Refuses a non-empty
     e_optha_EX or e_optha_MA folder rather than mixing two trees.
+
+    Args:
+      root: the folder to hold e_optha_EX/ and e_optha_MA/; created with its parents.
+      spec: what to write.
+
+    Returns:
+      One SyntheticPhotograph per photograph written (a shared one once, with both paths).
+
+    Raises:
+      ValueError: e_optha_EX or e_optha_MA already exists under root and is not empty.
     """
     root = pathlib.Path(root)
     for name in (EXUDATE_ROOT, MICROANEURYSM_ROOT):

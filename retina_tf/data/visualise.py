@@ -23,12 +23,29 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 def drawing_scale(shape) -> float:
     """How much larger than at 1000 px lines, text and legend are drawn, so that they read the same on a
-    photograph of any size seen whole: 1 up to 1000 px, 4.3 on a 4288x2848 photograph."""
+    photograph of any size seen whole: 1 up to 1000 px, 4.3 on a 4288x2848 photograph.
+
+    Args:
+      shape: the image's shape, (height, width, ...).
+
+    Returns:
+      The longer side / 1000, at least 1.
+    """
     return max(1.0, max(shape[:2]) / 1000)
 
 
 def outline(image: np.ndarray, mask: np.ndarray, colour, thickness: int = 1) -> np.ndarray:
-    """Draws the mask's outlines on a copy of an RGB image."""
+    """Draws the mask's outlines on a copy of an RGB image.
+
+    Args:
+      image: H x W x 3 uint8 RGB.
+      mask: H x W, lesion pixels True or 1; only outer contours are drawn (holes are not).
+      colour: (r, g, b), 0-255.
+      thickness: line width in pixels.
+
+    Returns:
+      The copy, H x W x 3 uint8.
+    """
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     drawn = np.ascontiguousarray(image.copy())
     cv2.drawContours(drawn, contours, -1, tuple(int(c) for c in colour), thickness, lineType=cv2.LINE_AA)
@@ -40,6 +57,16 @@ def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None) -> n
     image's drawing_scale.
 
     labels are lesion names; masks, when given, are full-size boolean masks.
+
+    Args:
+      image: H x W x 3 uint8 RGB.
+      boxes: [N, 4] in pixels of image, end exclusive.
+      labels: N names from LESION_CLASSES.
+      masks: [N, H, W] bool, or None for boxes alone.
+      scores: N scores written above the boxes, or None for none.
+
+    Returns:
+      A copy of image, H x W x 3 uint8.
     """
     scale = drawing_scale(image.shape)
     thickness = round(scale)
@@ -59,7 +86,15 @@ def draw_lesions(image: np.ndarray, boxes, labels, masks=None, scores=None) -> n
 def lesion_overlay(image: np.ndarray, found) -> np.ndarray:
     """A photograph with each lesion reported on it (a serving PhotographLesions: at or above its type's
     threshold) outlined, boxed and scored in its type's colour, and a legend counting each type with its
-    threshold (as the paper's Figure 3). The weaker lesions stay in the record, not on the picture."""
+    threshold (as the paper's Figure 3). The weaker lesions stay in the record, not on the picture.
+
+    Args:
+      image: the photograph, H x W x 3 uint8 RGB at the size `found` describes.
+      found: its lesions, boxes and masks in pixels of the photograph.
+
+    Returns:
+      A copy of image, H x W x 3 uint8.
+    """
     shown = [index for index, lesion in enumerate(found.lesions) if lesion.reported]
     lesions = [found.lesions[index] for index in shown]
     drawn = draw_lesions(image, [lesion.box for lesion in lesions], [lesion.type for lesion in lesions],
@@ -72,7 +107,16 @@ def lesion_overlay(image: np.ndarray, found) -> np.ndarray:
 def result_sheet(image: np.ndarray, result, min_score: float | dict[str, float] | None = None) -> np.ndarray:
     """Annotated lesions outlined (left) | lesions found, boxed and scored (right), each side with a legend
     counting them; image is the photograph at the resolution of the PhotographResult. min_score keeps the
-    lesions found at or above it: one score, or one per lesion type (an export's operating point)."""
+    lesions found at or above it: one score, or one per lesion type (an export's operating point).
+
+    Args:
+      image: H x W x 3 uint8 RGB, H x W the result's height and width.
+      result: an evaluation PhotographResult (RLE masks at H x W).
+      min_score: a score for all types, lesion type -> score, or None to show every lesion found.
+
+    Returns:
+      H x (2 W + gap) x 3 uint8, the two sides with a black gap of 8 px at drawing_scale between them.
+    """
     truth, found = result.ground_truth, result.predictions
     thresholds = min_score if isinstance(min_score, dict) or min_score is None else dict.fromkeys(
         LESION_CLASSES, min_score)
@@ -97,12 +141,29 @@ def result_sheet(image: np.ndarray, result, min_score: float | dict[str, float] 
 
 
 def plural(count: int, noun: str) -> str:
-    """"1 microaneurysm", "3 exudates"."""
+    """"1 microaneurysm", "3 exudates".
+
+    Args:
+      count: how many.
+      noun: the singular; an "s" is added unless count is 1.
+
+    Returns:
+      The count and the noun.
+    """
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def dataset_figure(dataset, count: int = 6, columns: int = 3):
-    """A matplotlib figure of e_ophtha examples with their lesions outlined (TFDS's show_examples draws no boxes)."""
+    """A matplotlib figure of e_ophtha examples with their lesions outlined (TFDS's show_examples draws no boxes).
+
+    Args:
+      dataset: a tf.data.Dataset of a retina-tf dataset's examples as TFDS gives them (unbatched dicts).
+      count: the examples drawn, the first ones.
+      columns: subplots per row.
+
+    Returns:
+      A matplotlib Figure, 4 inches a subplot, with a legend of the lesion colours.
+    """
     examples = list(dataset.take(count))
     rows = max(1, -(-len(examples) // columns))
     figure = Figure(figsize=(4 * columns, 4 * rows))
@@ -123,12 +184,29 @@ def dataset_figure(dataset, count: int = 6, columns: int = 3):
 
 
 def fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    """The image resized to `height` pixels high, its aspect ratio kept (area interpolation).
+
+    Args:
+      image: H x W (x C).
+      height: pixels.
+
+    Returns:
+      height x round(W * height / H) (x C), of the image's dtype; at least one pixel wide.
+    """
     width = max(1, round(image.shape[1] * height / image.shape[0]))
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
-    """A legend box (text with a colour swatch per entry) in the top-left corner, at the image's drawing_scale."""
+    """A legend box (text with a colour swatch per entry) in the top-left corner, at the image's drawing_scale.
+
+    Args:
+      image: H x W x 3 uint8 RGB.
+      entries: (text, (r, g, b)) per line, top to bottom.
+
+    Returns:
+      A copy of image, H x W x 3 uint8.
+    """
     scale = drawing_scale(image.shape)
     font_scale, thickness = 0.5 * scale, round(scale)
     x = y = pad = round(8 * scale)
@@ -146,7 +224,18 @@ def legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]]) -
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> epath.Path:
-    """An RGB image as PNG, locally or in a bucket."""
+    """An RGB image as PNG, locally or in a bucket.
+
+    Args:
+      path: the file; its parent folders are created.
+      image: H x W x 3 uint8 RGB.
+
+    Returns:
+      The path written.
+
+    Raises:
+      ValueError: OpenCV cannot encode the image.
+    """
     path = storage.path(path)
     encoded, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not encoded:
@@ -158,7 +247,21 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> epath.Path:
 
 def normalisation_sheets(tree: pathlib.Path, out: pathlib.Path, limit: int = 4, output_size: int = 1024
                          ) -> list[pathlib.Path]:
-    """For lesion photographs of an e-ophtha tree: original | normalised, annotations outlined on both."""
+    """For lesion photographs of an e-ophtha tree: original | normalised, annotations outlined on both.
+
+    Args:
+      tree: an e-ophtha tree (eophtha.scan; files are not checked first).
+      out: the folder for <patient>_<stem>.png, created when missing.
+      limit: at most this many photographs, the first lesion photographs by key.
+      output_size: the side S of the normalised image, in pixels.
+
+    Returns:
+      The sheets written, each 512 px high: the photograph and the normalised image side by side.
+
+    Raises:
+      EophthaError: the tree's layout has problems.
+      ValueError: a photograph or a mask cannot be read.
+    """
     config = fundus.FundusNormalisation(output_size=output_size)
     normalise = fundus.photograph_normaliser(config)
     photographs = [p for p in eophtha.scan(tree, check_files=False) if p.has_lesions][:limit]
