@@ -39,19 +39,38 @@ CLASS_STATS = ("AP", "AP50")
 
 @dataclasses.dataclass
 class CocoMetrics:
+    """COCOeval's summary of one IoU type, overall and per lesion type, at MAX_DETECTIONS."""
     iou_type: str                                       # "bbox" or "segm"
     stats: dict[str, float | None]                      # STATS names; None where COCOeval has -1
     class_stats: dict[int, dict[str, float | None]]     # class id -> AP, AP50
 
 
 def coco_box(boxes: np.ndarray) -> np.ndarray:
-    """(ymin, xmin, ymax, xmax) -> COCO (x, y, width, height)."""
+    """(ymin, xmin, ymax, xmax) -> COCO (x, y, width, height).
+
+    Args:
+      boxes: [N, 4] in pixels (reshaped, so one box of 4 values also goes).
+
+    Returns:
+      [N, 4] float.
+    """
     ymin, xmin, ymax, xmax = np.asarray(boxes, float).reshape(-1, 4).T
     return np.stack([xmin, ymin, xmax - xmin, ymax - ymin], axis=1)
 
 
 def coco_ground_truth(results: list[PhotographResult]) -> dict:
-    """A COCO dataset dict of the photographs and their lesions (areas are mask areas)."""
+    """A COCO dataset dict of the photographs and their lesions (areas are mask areas).
+
+    Args:
+      results: the photographs, their image ids unique.
+
+    Returns:
+      {"images", "categories", "annotations"} as pycocotools' COCO reads them: annotation ids from 1, RLE
+      segmentations, nothing crowd.
+
+    Raises:
+      ValueError: two photographs share an image id.
+    """
     ids = [result.image_id for result in results]
     if len(set(ids)) != len(ids):
         raise ValueError("image ids must be unique")
@@ -72,7 +91,15 @@ def coco_ground_truth(results: list[PhotographResult]) -> dict:
 
 def coco_detections(results: list[PhotographResult], iou_type: str) -> list[dict]:
     """COCO result entries; boxes only for bbox, masks only for segm, so that
-    COCO.loadRes takes each detection's area from what is being scored."""
+    COCO.loadRes takes each detection's area from what is being scored.
+
+    Args:
+      results: the photographs, with their predictions.
+      iou_type: "bbox" or "segm".
+
+    Returns:
+      One dict per prediction: image_id, category_id, score, and bbox or segmentation.
+    """
     detections = []
     for result in results:
         found = result.predictions
@@ -84,6 +111,19 @@ def coco_detections(results: list[PhotographResult], iou_type: str) -> list[dict
 
 
 def coco_metrics(results: list[PhotographResult], iou_type: str) -> CocoMetrics:
+    """COCO AP and AR of the lesions by box or by mask, after the paper's annotated-type filter.
+
+    Args:
+      results: the photographs scored; their image ids unique.
+      iou_type: "bbox" or "segm".
+
+    Returns:
+      The summary; a value is None where COCOeval has nothing to average (no results, or no lesion of a type
+      or an area range).
+
+    Raises:
+      ValueError: iou_type is neither, or two photographs share an image id.
+    """
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
     if not results:

@@ -20,7 +20,16 @@ MASK_THRESHOLD = 0.5
 
 
 def box_crops(boxes: np.ndarray, probabilities: np.ndarray, threshold: float = MASK_THRESHOLD) -> list[np.ndarray]:
-    """Boolean masks at each box rounded to whole pixels, from M x M probabilities over the box."""
+    """Boolean masks at each box rounded to whole pixels, from M x M probabilities over the box.
+
+    Args:
+      boxes: [N, 4] ymin, xmin, ymax, xmax in pixels.
+      probabilities: [N, M, M] mask probabilities, each over its box.
+      threshold: the probability from which a pixel is lesion.
+
+    Returns:
+      N bool crops, each (ymax - ymin) x (xmax - xmin) of its rounded box (empty for a box without area).
+    """
     crops = []
     for (ymin, xmin, ymax, xmax), probability in zip(np.round(boxes).astype(int), probabilities):
         height, width = max(ymax - ymin, 0), max(xmax - xmin, 0)
@@ -33,14 +42,40 @@ def box_crops(boxes: np.ndarray, probabilities: np.ndarray, threshold: float = M
 
 
 def predicted_lesions(boxes, classes, scores, masks, height: int, width: int) -> Lesions:
-    """Found detections (already cut to num_detections) in photograph pixels."""
+    """Found detections (already cut to num_detections) in photograph pixels.
+
+    Args:
+      boxes: [N, 4] ymin, xmin, ymax, xmax in pixels of the height x width image.
+      classes: [N] class ids.
+      scores: [N].
+      masks: [N, M, M] probabilities over each box.
+      height: the image's height in pixels.
+      width: its width in pixels.
+
+    Returns:
+      The predictions: boxes rounded to whole pixels, masks thresholded at MASK_THRESHOLD and cut to the image.
+    """
     boxes = np.asarray(boxes, float).reshape(-1, 4)
     rounded = np.round(boxes)
     return Lesions.from_box_masks(rounded, box_crops(rounded, masks), classes, height, width, scores=scores)
 
 
 def ground_truth_lesions(boxes, classes, mask_pngs, height: int, width: int) -> Lesions:
-    """The dataset's lesions: pixel boxes and the PNG crops stored for them."""
+    """The dataset's lesions: pixel boxes and the PNG crops stored for them.
+
+    Args:
+      boxes: [N, 4] ymin, xmin, ymax, xmax in pixels of the height x width image (rounded here).
+      classes: [N] class ids.
+      mask_pngs: N PNG crops (the objects' `mask` feature), each the size of its box.
+      height: the image's height in pixels.
+      width: its width in pixels.
+
+    Returns:
+      The ground truth (scores None).
+
+    Raises:
+      ValueError: a crop is not the size of its box.
+    """
     crops = [cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE) > 0 for png in mask_pngs]
     return Lesions.from_box_masks(np.round(np.asarray(boxes, float)), crops, classes, height, width)
 
@@ -66,6 +101,16 @@ def batch_results(predictions: dict, groundtruths: dict) -> list[PhotographResul
     stored crops), `annotation` (status index per lesion type, TFDS order)
     and, where the dataset has them, `lesion_pixels` (lesion_pixel_rles' PNGs,
     at the dataset's resolution).
+
+    Args:
+      predictions: num_detections [B], image_info [B, 4, 2] (its row 2 the input's y, x scale), and
+        detection_boxes [B, K, 4] in input pixels, detection_classes and detection_scores [B, K],
+        detection_masks [B, K, M, M].
+      groundtruths: source_id, height, width, num_detections [B], boxes [B, G, 4] in pixels of the dataset's
+        image, classes [B, G], mask_pngs [B, G], annotation [B, 2], and lesion_pixels [B, 2] where present.
+
+    Returns:
+      One PhotographResult per photograph, at the dataset's resolution (height x width).
     """
     drawn = groundtruths.get("lesion_pixels")
     results = []

@@ -30,6 +30,9 @@ HIT_IOU = 0.2
 
 @dataclasses.dataclass
 class FROC:
+    """One lesion type's FROC over the photographs where the type is annotated or absent: lesions found
+    (sensitivity) against false positives per photograph.
+    """
     label: int
     photographs: int                           # where the type is annotated or absent
     lesions: int
@@ -41,7 +44,16 @@ class FROC:
 
 
 def lesion_hits(predictions: Lesions, ground_truth: Lesions, hit_iou: float = HIT_IOU) -> np.ndarray:
-    """[P, G] whether each prediction hits each lesion (labels are not compared)."""
+    """[P, G] whether each prediction hits each lesion (labels are not compared).
+
+    Args:
+      predictions: P lesions found.
+      ground_truth: G lesions drawn, masks at the same height x width.
+      hit_iou: the mask IoU from which a prediction hits a lesion even with its box centre off the mask.
+
+    Returns:
+      [P, G] bool.
+    """
     hits = mask_iou(predictions, ground_truth) >= hit_iou
     centres = np.floor((predictions.boxes[:, :2] + predictions.boxes[:, 2:]) / 2).astype(int)
     for j, (rle, box) in enumerate(zip(ground_truth.masks, ground_truth.boxes)):
@@ -53,7 +65,15 @@ def lesion_hits(predictions: Lesions, ground_truth: Lesions, hit_iou: float = HI
 
 
 def first_finds(scores: np.ndarray, hits: np.ndarray) -> np.ndarray:
-    """How many lesions each prediction is the highest-scoring hit of."""
+    """How many lesions each prediction is the highest-scoring hit of.
+
+    Args:
+      scores: [P] prediction scores.
+      hits: [P, G] bool, from lesion_hits.
+
+    Returns:
+      [P] int; 0 for a prediction whose lesions a higher score found first (ties: the earlier prediction).
+    """
     found = np.zeros(hits.shape[1], bool)
     finds = np.zeros(len(scores), int)
     for i in by_score(scores):
@@ -66,7 +86,15 @@ def first_finds(scores: np.ndarray, hits: np.ndarray) -> np.ndarray:
 class LesionSweep:
     """One lesion type's predictions pooled over the photographs where it is annotated or absent, swept
     by score threshold: at thresholds[i], found[i] lesions are hit and false_positives[i] predictions hit
-    nothing (thresholds: inf, then each distinct score, descending)."""
+    nothing (thresholds: inf, then each distinct score, descending).
+
+    Attributes:
+      photographs: the photographs pooled.
+      lesions: the ground-truth lesions of the type on them.
+      thresholds: [K + 1] float.
+      found: [K + 1] int.
+      false_positives: [K + 1] int.
+    """
 
     photographs: int
     lesions: int
@@ -76,7 +104,16 @@ class LesionSweep:
 
 
 def lesion_sweep(results: list[PhotographResult], label: int, hit_iou: float = HIT_IOU) -> LesionSweep:
-    """Found lesions and false positives of `label` at every score threshold (FROC's hit rule)."""
+    """Found lesions and false positives of `label` at every score threshold (FROC's hit rule).
+
+    Args:
+      results: the photographs; those where the type is UNKNOWN are left out.
+      label: the lesion type's class id.
+      hit_iou: as in lesion_hits.
+
+    Returns:
+      The sweep, from threshold inf (nothing found, no false positive) down to the lowest score.
+    """
     scores, finds, false_positives = [np.zeros(0)], [np.zeros(0, int)], [np.zeros(0, bool)]
     photographs = lesions = 0
     for result in results:
@@ -95,6 +132,18 @@ def lesion_sweep(results: list[PhotographResult], label: int, hit_iou: float = H
 
 def lesion_froc(results: list[PhotographResult], label: int, hit_iou: float = HIT_IOU,
                 fp_rates=FP_RATES) -> FROC:
+    """The FROC of one lesion type, and its score: the mean sensitivity at the fp_rates.
+
+    Args:
+      results: the photographs; those where the type is UNKNOWN are left out.
+      label: the lesion type's class id.
+      hit_iou: as in lesion_hits.
+      fp_rates: false positives per photograph at which sensitivity is read (the ROC challenge's seven).
+
+    Returns:
+      The FROC; sensitivity_at[rate] is the best sensitivity at no more than `rate` false positives per
+      photograph. Without a ground-truth lesion of the type, sensitivities and score are None and the curve empty.
+    """
     sweep = lesion_sweep(results, label, hit_iou)
     photographs, lesions, thresholds = sweep.photographs, sweep.lesions, sweep.thresholds
     rates = tuple(float(rate) for rate in fp_rates)

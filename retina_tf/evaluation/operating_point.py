@@ -35,7 +35,15 @@ FILE_NAME = "operating_point.json"
 
 @dataclasses.dataclass(frozen=True)
 class LesionThreshold:
-    """One lesion type's threshold, why it was chosen, and what it gives on the photographs it was chosen on."""
+    """One lesion type's threshold, why it was chosen, and what it gives on the photographs it was chosen on.
+
+    Attributes:
+      threshold: the score from which a lesion of the type is reported, 0 to 1.
+      chosen_by: why, in words (shown in records and summary lines).
+      found: lesions hit by a prediction scoring >= threshold.
+      lesions: the type's ground-truth lesions on those photographs.
+      false_positives: predictions scoring >= threshold that hit no lesion.
+    """
 
     threshold: float
     chosen_by: str
@@ -46,27 +54,52 @@ class LesionThreshold:
 
 @dataclasses.dataclass(frozen=True)
 class OperatingPoint:
-    """What an export reports: a threshold per lesion type (LESION_CLASSES) and how they were chosen."""
+    """What an export reports: a threshold per lesion type (LESION_CLASSES) and how they were chosen.
+
+    Attributes:
+      thresholds: lesion type -> the score, 0 to 1, from which a lesion of it is reported.
+      chosen_by: how they were chosen, in words.
+    """
 
     thresholds: dict[str, float]
     chosen_by: str
 
     def to_json(self) -> dict:
-        """{lesion type: threshold, ..., "chosen_by": ...}, as the export's metadata and the JSON records hold it."""
+        """{lesion type: threshold, ..., "chosen_by": ...}, as the export's metadata and the JSON records hold it.
+
+        Returns:
+          A new dict, JSON-serialisable.
+        """
         return {**self.thresholds, "chosen_by": self.chosen_by}
 
     def describe(self) -> str:
-        """"exudate >= 0.42, microaneurysm >= 0.35": for summary lines and legends."""
+        """"exudate >= 0.42, microaneurysm >= 0.35": for summary lines and legends.
+
+        Returns:
+          One line, thresholds to 4 significant digits.
+        """
         return ", ".join(f"{lesion_type} >= {threshold:.4g}" for lesion_type, threshold in self.thresholds.items())
 
 
 def default_operating_point() -> OperatingPoint:
-    """The paper's minimum detection confidence for every type: what an export without a chosen one reports."""
+    """The paper's minimum detection confidence for every type: what an export without a chosen one reports.
+
+    Returns:
+      DEFAULT_THRESHOLD for each of LESION_CLASSES, chosen_by DEFAULT_CHOSEN_BY.
+    """
     return OperatingPoint(dict.fromkeys(LESION_CLASSES, DEFAULT_THRESHOLD), DEFAULT_CHOSEN_BY)
 
 
 def uniform_operating_point(min_score: float, chosen_by: str) -> OperatingPoint:
-    """One threshold for every type (`retina-tf predict --min-score`)."""
+    """One threshold for every type (`retina-tf predict --min-score`).
+
+    Args:
+      min_score: the score from which every lesion is reported.
+      chosen_by: why, in words.
+
+    Returns:
+      min_score for each of LESION_CLASSES.
+    """
     return OperatingPoint(dict.fromkeys(LESION_CLASSES, float(min_score)), chosen_by)
 
 
@@ -81,12 +114,12 @@ def false_positives_per_find(results: list[PhotographResult], label: int, thresh
     """The false positives per lesion found of one type at one threshold, as its three counts.
 
     Args:
-        results: photographs; those where the type is unknown are left out (as in FROC).
-        label: the lesion type's class id.
-        threshold: predictions scoring at or above it count.
+      results: photographs; those where the type is unknown are left out (as in FROC).
+      label: the lesion type's class id.
+      threshold: predictions scoring at or above it count.
 
     Returns:
-        (false positives, lesions found, lesions): predictions that hit no lesion, lesions hit.
+      (false positives, lesions found, lesions): predictions that hit no lesion, lesions hit.
     """
     sweep = lesion_sweep(results, label)
     found, false_positives = _at(sweep, threshold)
@@ -99,14 +132,14 @@ def choose_threshold(results: list[PhotographResult], label: int,
     """One lesion type's threshold on validation photographs, pooled.
 
     Args:
-        results: the validation photographs (the type's unknown ones are left out).
-        label: the lesion type's class id.
-        target: the most false positives per lesion found that the threshold may give.
-        default: the threshold of a type without lesions, or with none found, on these photographs.
+      results: the validation photographs (the type's unknown ones are left out).
+      label: the lesion type's class id.
+      target: the most false positives per lesion found that the threshold may give.
+      default: the threshold of a type without lesions, or with none found, on these photographs.
 
     Returns:
-        The lowest score at which false positives / found <= target; else the score with the fewest false
-        positives per find (the lowest of equals); else the default.
+      The lowest score at which false positives / found <= target; else the score with the fewest false
+      positives per find (the lowest of equals); else the default.
     """
     sweep = lesion_sweep(results, label)
     scores, found, false_positives = sweep.thresholds[1:], sweep.found[1:], sweep.false_positives[1:]
@@ -133,12 +166,28 @@ def choose_threshold(results: list[PhotographResult], label: int,
 
 def choose_operating_point(results: list[PhotographResult], target: float = TARGET_FALSE_POSITIVES_PER_FIND
                            ) -> dict[str, LesionThreshold]:
-    """choose_threshold for every lesion type, by name."""
+    """choose_threshold for every lesion type, by name.
+
+    Args:
+      results: the validation photographs.
+      target: the most false positives per lesion found, for every type.
+
+    Returns:
+      lesion type -> its LesionThreshold, in LESION_CLASSES order.
+    """
     return {class_name(label): choose_threshold(results, label, target) for label in LABELS}
 
 
 def summary_line(lesion_type: str, chosen: LesionThreshold) -> str:
-    """One line of `retina-tf evaluate`'s output for one type's threshold."""
+    """One line of `retina-tf evaluate`'s output for one type's threshold.
+
+    Args:
+      lesion_type: the type's name.
+      chosen: its threshold.
+
+    Returns:
+      The threshold, why, what it finds and its false positives per find ("n/a" when it finds nothing).
+    """
     ratio = f"{chosen.false_positives / chosen.found:.2f}" if chosen.found else "n/a"
     return (f"{lesion_type}: report from score {chosen.threshold:.4g} ({chosen.chosen_by}): {chosen.found} of "
             f"{chosen.lesions} lesions found, {chosen.false_positives} false positives ({ratio} per find)")
@@ -150,15 +199,15 @@ def write_operating_point(chosen: dict[str, LesionThreshold], out_dir: str | os.
     """operating_point.json in out_dir: what `retina-tf export --operating-point` reads.
 
     Args:
-        chosen: choose_operating_point's thresholds.
-        out_dir: the evaluation's folder.
-        split: the split they were chosen on (validation, for an export).
-        photographs: how many photographs it holds.
-        model: the model scored (checkpoint or SavedModel).
-        target: the false positives per find they were chosen for.
+      chosen: choose_operating_point's thresholds.
+      out_dir: the evaluation's folder (local or a bucket), created when missing.
+      split: the split they were chosen on (validation, for an export).
+      photographs: how many photographs it holds.
+      model: the model scored (checkpoint or SavedModel).
+      target: the false positives per find they were chosen for.
 
     Returns:
-        The file written.
+      The file written.
     """
     path = storage.path(out_dir) / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,10 +223,14 @@ def read_operating_point(path: str | os.PathLike) -> OperatingPoint:
     line naming it and what is wrong.
 
     Args:
-        path: the file `retina-tf evaluate` wrote.
+      path: the file `retina-tf evaluate` wrote.
 
     Returns:
-        Its thresholds per type; chosen_by names the file, the split and each type's reason.
+      Its thresholds per type; chosen_by names the file, the split and each type's reason.
+
+    Raises:
+      UserError: no such file, not JSON, no `lesion_types`, an unknown lesion type, or a type whose threshold
+        is missing or not a number from 0 to 1.
     """
     path = storage.path(path)
     if not path.is_file():

@@ -33,6 +33,15 @@ def match_lesions(predictions: Lesions, ground_truth: Lesions, iou_threshold: fl
 
     Greedy from the highest score: a prediction takes the unmatched lesion of its own
     class with the highest mask IoU, if that IoU reaches the threshold.
+
+    Args:
+      predictions: P lesions found, with scores.
+      ground_truth: G lesions drawn, masks at the same height x width.
+      iou_threshold: the mask IoU from which a prediction matches a lesion.
+      overlaps: [P, G] mask IoU when already computed (one matrix for every threshold); None computes it.
+
+    Returns:
+      [P] int: an index into ground_truth, or -1.
     """
     if overlaps is None:
         overlaps = mask_iou(predictions, ground_truth)
@@ -49,13 +58,30 @@ def match_lesions(predictions: Lesions, ground_truth: Lesions, iou_threshold: fl
 
 
 def precision_recall(scores, hits, lesions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Recall and precision after each prediction, ranked by score."""
+    """Recall and precision after each prediction, ranked by score.
+
+    Args:
+      scores: [P].
+      hits: [P] bool, whether each prediction matched a lesion.
+      lesions: the lesions to find, at least 1.
+
+    Returns:
+      (recall, precision): [P] float each, in score order (highest first).
+    """
     true_positives = np.cumsum(np.asarray(hits, bool)[by_score(scores)])
     return true_positives / lesions, true_positives / np.arange(1, len(true_positives) + 1)
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
-    """VOC all-point interpolated area under the curve (matterport's compute_ap)."""
+    """VOC all-point interpolated area under the curve (matterport's compute_ap).
+
+    Args:
+      recall: [P], non-decreasing.
+      precision: [P].
+
+    Returns:
+      The AP, 0 to 1 (0 without predictions).
+    """
     recall = np.concatenate([[0.0], recall, [1.0]])
     precision = np.maximum.accumulate(np.concatenate([[0.0], precision, [0.0]])[::-1])[::-1]
     steps = np.flatnonzero(recall[1:] != recall[:-1]) + 1
@@ -64,7 +90,13 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
 
 @dataclasses.dataclass
 class PrecisionRecall:
-    """One class's predictions of all photographs ranked together: a curve to plot."""
+    """One class's predictions of all photographs ranked together: a curve to plot.
+
+    Attributes:
+      recall: [P] after each prediction, highest score first.
+      precision: [P] likewise.
+      average_precision: the curve's AP; None (and the curve empty) where the class has no lesion.
+    """
 
     recall: np.ndarray
     precision: np.ndarray
@@ -73,6 +105,11 @@ class PrecisionRecall:
 
 @dataclasses.dataclass
 class PaperMAP:
+    """The paper's metric at each IoU threshold, overall and per class id, with pooled curves to plot.
+
+    class_photographs counts the photographs averaged into class_mean_ap; curves[label][iou] pools one
+    class's predictions over all photographs.
+    """
     iou_thresholds: tuple[float, ...]
     mean_ap: dict[float, float | None]                  # over photographs with lesions
     class_mean_ap: dict[int, dict[float, float | None]]  # over photographs with that class's lesions
@@ -83,6 +120,15 @@ class PaperMAP:
 
 
 def compute_paper_map(results: list[PhotographResult], iou_thresholds=IOU_THRESHOLDS) -> PaperMAP:
+    """The paper's mean of per-photograph mask AP at each IoU threshold, after its annotated-type filter.
+
+    Args:
+      results: the photographs scored.
+      iou_thresholds: mask IoUs from which a prediction matches a lesion.
+
+    Returns:
+      The metric; a mean is None where no photograph has a lesion to average.
+    """
     thresholds = tuple(float(t) for t in iou_thresholds)
     photograph_ap = {t: [] for t in thresholds}
     class_ap = {label: {t: [] for t in thresholds} for label in LABELS}

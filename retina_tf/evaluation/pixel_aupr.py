@@ -48,7 +48,14 @@ class PixelCounts:
 
     @classmethod
     def pooled(cls, counts: list["PixelCounts"]) -> "PixelCounts":
-        """The pixels of several photographs together."""
+        """The pixels of several photographs together.
+
+        Args:
+          counts: one PixelCounts per photograph (none gives empty counts).
+
+        Returns:
+          Their entries side by side; equal scores are not merged (operating_points joins ties).
+        """
         return cls(np.concatenate([np.zeros(0)] + [c.scores for c in counts]),
                    np.concatenate([np.zeros(0, np.int64)] + [c.lesion for c in counts]),
                    np.concatenate([np.zeros(0, np.int64)] + [c.background for c in counts]))
@@ -56,6 +63,7 @@ class PixelCounts:
 
 @dataclasses.dataclass
 class PixelAUPR:
+    """One lesion type's pixel AUPR over the photographs where it is annotated or absent, with its curve."""
     label: int
     photographs: int           # where the type is annotated or absent
     pixels: int
@@ -102,6 +110,9 @@ def to_original(values: np.ndarray, geometry, fill=0) -> np.ndarray:
 
     Returns:
       [height, width] of values' dtype.
+
+    Raises:
+      ValueError: the eye box is empty along an axis.
     """
     ymin, xmin, ymax, xmax, height, width = np.asarray(geometry, float).astype(int)   # truncated, as tf.cast
     top, rows = _nearest(values.shape[0], ymin, ymax, height)
@@ -129,6 +140,9 @@ def photograph_counts(result: PhotographResult, label: int) -> PixelCounts:
 
     Returns:
       Lesion and background pixel counts per score.
+
+    Raises:
+      ValueError: the type is UNKNOWN on the photograph, or ANNOTATED without lesion_pixels.
     """
     status = result.status_of(label)
     if status == UNKNOWN:
@@ -165,7 +179,15 @@ def precision_recall(counts: PixelCounts) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
-    """sklearn's step-wise average precision: the sum over thresholds of (R_n - R_n-1) * P_n, from R_0 = 0."""
+    """sklearn's step-wise average precision: the sum over thresholds of (R_n - R_n-1) * P_n, from R_0 = 0.
+
+    Args:
+      precision: [K] at each threshold, descending.
+      recall: [K] at the same thresholds, non-decreasing.
+
+    Returns:
+      The AUPR, 0 to 1.
+    """
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
@@ -178,6 +200,10 @@ def compute_pixel_aupr(results: list[PhotographResult], label: int) -> PixelAUPR
 
     Returns:
       The AUPR, its curve and what was counted.
+
+    Raises:
+      ValueError: a photograph where the type is ANNOTATED carries no lesion_pixels (a dataset built without
+        them cannot give this figure).
     """
     known = [result for result in results if result.status_of(label) != UNKNOWN]
     counts = PixelCounts.pooled([photograph_counts(result, label) for result in known])

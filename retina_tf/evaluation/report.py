@@ -29,7 +29,21 @@ _IDRID_BEST = {class_name(label): aupr for label, aupr in IDRID_BEST_AUPR.items(
 def evaluate(results: list[PhotographResult], iou_thresholds=IOU_THRESHOLDS,
              operating_threshold: float = OPERATING_THRESHOLD, hit_iou: float = HIT_IOU) -> dict:
     """Every metric of the same photographs, as plain JSON (see _jsonable); pixel_aupr where any carries
-    lesion_pixels."""
+    lesion_pixels.
+
+    Args:
+      results: the photographs scored.
+      iou_thresholds: the paper's mAP thresholds (mask IoU).
+      operating_threshold: the score from which screening refers a photograph.
+      hit_iou: FROC's hit rule, as in froc.lesion_hits.
+
+    Returns:
+      {"photographs", "paper_map", "coco", "froc", "screening"[, "pixel_aupr"]}: class ids become names,
+      float keys short strings, floats rounded to DIGITS, undefined figures (and inf, NaN) None.
+
+    Raises:
+      ValueError: a photograph of a type ANNOTATED lacks the lesion_pixels others carry.
+    """
     report = {
         "photographs": len(results),
         "paper_map": dataclasses.asdict(compute_paper_map(results, iou_thresholds)),
@@ -84,7 +98,14 @@ def _fraction(rate) -> str:
 
 
 def markdown_table(report: dict) -> str:
-    """The headline figures of an evaluate() report; undefined ones read n/a."""
+    """The headline figures of an evaluate() report; undefined ones read n/a.
+
+    Args:
+      report: evaluate()'s dict, fresh or read back from report.json.
+
+    Returns:
+      Markdown: a heading and a table per metric, ending in a newline.
+    """
     paper, froc, screen = report["paper_map"], report["froc"], report["screening"]
     ious = list(paper["mean_ap"])
     lines = [f"Photographs: {report['photographs']}", "",
@@ -124,7 +145,15 @@ def markdown_table(report: dict) -> str:
 
 
 def write_plots(report: dict, out_dir) -> list[epath.Path]:
-    """Precision-recall, FROC, ROC and pixel precision-recall figures, each only where it has a curve."""
+    """Precision-recall, FROC, ROC and pixel precision-recall figures, each only where it has a curve.
+
+    Args:
+      report: evaluate()'s dict.
+      out_dir: the folder (local or a bucket), created when missing.
+
+    Returns:
+      The PNG files written.
+    """
     out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -212,7 +241,16 @@ def _pixel_precision_recall_figure(report: dict) -> Figure | None:
 
 
 def write_report(results: list[PhotographResult], out_dir, **options) -> dict:
-    """report.json, report.md and the plots in out_dir; options go to evaluate()."""
+    """report.json, report.md and the plots in out_dir; options go to evaluate().
+
+    Args:
+      results: the photographs scored.
+      out_dir: the folder (local or a bucket), created when missing.
+      **options: iou_thresholds, operating_threshold, hit_iou.
+
+    Returns:
+      The report, as written to report.json.
+    """
     report = evaluate(results, **options)
     out_dir = storage.path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +261,14 @@ def write_report(results: list[PhotographResult], out_dir, **options) -> dict:
 
 
 def headline(report: dict) -> dict[str, float]:
-    """The key figures as flat name -> number (undefined ones left out), for TensorBoard and schedulers."""
+    """The key figures as flat name -> number (undefined ones left out), for TensorBoard and schedulers.
+
+    Args:
+      report: evaluate()'s dict.
+
+    Returns:
+      paper_mAP50, paper_mAP50/exudate, coco_segm_AP, froc_score/microaneurysm, pixel_aupr/exudate, ... -> float.
+    """
     figures = {}
     paper = report["paper_map"]
     for iou, value in paper["mean_ap"].items():

@@ -19,6 +19,7 @@ OPERATING_THRESHOLD = 0.5
 
 @dataclasses.dataclass
 class Screening:
+    """Screening figures of one lesion type (or any lesion) over the photographs where it is known."""
     name: str                  # lesion type, or ANY_LESION
     positives: int
     negatives: int
@@ -33,12 +34,32 @@ class Screening:
 
 
 def photograph_score(result: PhotographResult, label: int) -> float:
+    """A photograph's screening score for one type: the highest score of its predictions of that type.
+
+    Args:
+      result: the photograph.
+      label: the lesion type's class id.
+
+    Returns:
+      The score, 0 to 1; 0.0 where it has no prediction of the type.
+    """
     found = result.predictions
     return float(found.scores[found.labels == label].max(initial=0.0))
 
 
 def screening_figures(name: str, truths, scores, threshold: float = OPERATING_THRESHOLD) -> Screening:
-    """Sensitivity and specificity at the threshold, and the ROC curve."""
+    """Sensitivity and specificity at the threshold, and the ROC curve.
+
+    Args:
+      name: the lesion type, or ANY_LESION.
+      truths: [N] bool, each photograph positive (lesions drawn) or negative.
+      scores: [N] each photograph's score.
+      threshold: the score from which a photograph is referred.
+
+    Returns:
+      The figures; where positives or negatives are missing, those that need them are None, the curve is empty
+      and `note` says why.
+    """
     truths, scores = np.asarray(truths, bool), np.asarray(scores, float)
     positives, negatives = int(truths.sum()), int((~truths).sum())
     referred = scores >= threshold
@@ -58,7 +79,15 @@ def screening_figures(name: str, truths, scores, threshold: float = OPERATING_TH
 
 def screen_photographs(results: list[PhotographResult],
                        threshold: float = OPERATING_THRESHOLD) -> dict[str, Screening]:
-    """Per lesion type and for any lesion."""
+    """Per lesion type and for any lesion.
+
+    Args:
+      results: the photographs; a type is left out where UNKNOWN, any lesion where no type is known.
+      threshold: the score from which a photograph is referred, for every type.
+
+    Returns:
+      lesion type or ANY_LESION -> its Screening.
+    """
     truths = {label: [] for label in (*LABELS, ANY_LESION)}
     scores = {label: [] for label in truths}
     for result in results:

@@ -29,10 +29,15 @@ from retina_tf.utils.errors import UserError
 class RetinaClient:
     """One model server, one channel; share it between threads (gRPC channels are thread-safe).
 
-    retries: further tries after an UNAVAILABLE answer, `backoff` seconds
-    before the first and twice as long before each next one.
-    root_certificates: PEM bytes for a server with a private CA (TLS; the
-    system's roots otherwise).
+    Args:
+      target: the server's host:port.
+      model_name: the served model's name (TF Serving's model_config name).
+      timeout: each call's deadline, in seconds.
+      retries: further tries after an UNAVAILABLE answer, `backoff` seconds before the first and twice as
+        long before each next one.
+      tls: talk TLS, trusting the system's roots.
+      root_certificates: PEM bytes for a server with a private CA (TLS; the system's roots otherwise).
+      backoff: seconds before the first retry.
     """
 
     def __init__(self, target: str, model_name: str = DEFAULT_MODEL_NAME, timeout: float = 60.0, retries: int = 3,
@@ -56,6 +61,7 @@ class RetinaClient:
         self.close()
 
     def close(self):
+        """Closes the channel; calls after it fail."""
         self._channel.close()
 
     def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None,
@@ -63,13 +69,21 @@ class RetinaClient:
         """Lesions on encoded JPEG/PNG photographs (one request), in original-photograph pixels.
 
         Args:
-            photographs: the encoded photographs.
-            names: their names in the records (default: numbered).
-            min_score: report lesions from this score, whatever their type, instead of the served
-                model's operating point.
+          photographs: the encoded photographs (within protocol's budget: at most MAX_BATCH_PHOTOGRAPHS).
+          names: their names in the records (default: numbered).
+          min_score: report lesions from this score, whatever their type, instead of the served
+            model's operating point.
 
         Returns:
-            One record per photograph, every lesion the model kept, the reported ones marked.
+          One record per photograph, every lesion the model kept, the reported ones marked.
+
+        Raises:
+          PhotographRejected: the model refused a photograph (unreadable, too small or too large, grayscale, no
+            field of view) or the request (too many photographs or pixels); one line, naming the photograph's
+            place in a request of more than one.
+          UserError: the server unreachable after the retries, the model not found, the deadline passed, any other
+            failure of the server, or (without min_score) a model exported without an operating point.
+          ValueError: names and photographs differ in number.
         """
         request = predict_pb2.PredictRequest(
             model_spec=model_pb2.ModelSpec(name=self.model_name, signature_name=DEFAULT_SIGNATURE))

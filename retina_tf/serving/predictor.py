@@ -12,7 +12,20 @@ from retina_tf.utils.errors import UserError, describe
 
 
 class SavedModelPredictor:
-    """An exported model loaded in this process: the answers TF Serving would give, without a server."""
+    """An exported model loaded in this process: the answers TF Serving would give, without a server.
+
+    Args:
+      path: a SavedModel folder, or a model base whose highest version is loaded.
+
+    Attributes:
+      path: the version folder loaded.
+      metadata: the export's retina_tf.json; {} for a SavedModel without one.
+      version: the folder's number; 0 for a folder not named by one.
+
+    Raises:
+      UserError: no such folder or no SavedModel there, a SavedModel that does not load, or one without both
+        signatures of protocol.SIGNATURES.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = model_base.version_folder(path)
@@ -28,10 +41,24 @@ class SavedModelPredictor:
 
     @property
     def signatures(self) -> Mapping:
+        """The loaded SavedModel's signatures, by name."""
         return self._model.signatures
 
     def run(self, signature: str, inputs: Mapping[str, tf.Tensor]) -> dict[str, np.ndarray]:
-        """One signature call; a refused input becomes PhotographRejected with its one-line reason."""
+        """One signature call; a refused input becomes PhotographRejected with its one-line reason.
+
+        Args:
+          signature: protocol.DEFAULT_SIGNATURE or protocol.NORMALISED_SIGNATURE.
+          inputs: {PHOTOGRAPHS_INPUT: [N] string} for the first, {IMAGES_INPUT: [N, S, S, 3] uint8} for the second.
+
+        Returns:
+          protocol.OUTPUT_KEYS -> numpy arrays, photograph first; boxes in pixels of the photograph (serving_default)
+          or of the S x S image (normalised).
+
+        Raises:
+          PhotographRejected: the graph refused an input; the reason names the photograph's place in a batch of
+            more than one.
+        """
         try:
             outputs = self._model.signatures[signature](**inputs)
         except tf.errors.InvalidArgumentError as error:
@@ -44,7 +71,21 @@ class SavedModelPredictor:
     def predict(self, photographs: Sequence[bytes], names: Sequence[str] | None = None,
                 min_score: float | None = None) -> list[lesion_records.PhotographLesions]:
         """Lesions on encoded JPEG/PNG photographs (one batch), in original-photograph pixels; as
-        RetinaClient.predict."""
+        RetinaClient.predict.
+
+        Args:
+          photographs: the encoded photographs.
+          names: their names in the records (default: numbered).
+          min_score: report lesions from this score, whatever their type, instead of the export's operating point.
+
+        Returns:
+          One record per photograph, every lesion the model kept, the reported ones marked.
+
+        Raises:
+          PhotographRejected: the model refused a photograph or the batch.
+          UserError: (without min_score) the model was exported without an operating point.
+          ValueError: names and photographs differ in number.
+        """
         outputs = self.run(protocol.DEFAULT_SIGNATURE,
                            {protocol.PHOTOGRAPHS_INPUT: tf.constant(list(photographs), tf.string)})
         return lesion_records.batch_lesions(outputs, names, min_score)
