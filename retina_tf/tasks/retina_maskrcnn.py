@@ -125,7 +125,7 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
                 {key: _numpy(value[replica]) for key, value in predictions.items()},
                 {key: _numpy(value[replica]) for key, value in groundtruths.items()})
             state.extend(results)
-            # Only under a summary writer (orbit's validation summaries), not when evaluation.scoring scores.
+            # Only under a summary writer (orbit's validation summaries), not when engine.evaluate_lib scores.
             if len(self._pictures) < VALIDATION_PICTURES and tf.summary.should_record_summaries():
                 images, info = _numpy(step_outputs["images"][replica]), _numpy(predictions["image_info"][replica])
                 self._pictures.extend(

@@ -91,4 +91,4 @@ def test_validation_under_a_summary_writer_draws_its_first_photographs_into_tens
     difference = np.abs(picture[size // 2:, :size].astype(int) - photograph[size // 2:].astype(int))
     assert np.median(difference) < 8
     state = task.aggregate_logs(None, tf.nest.map_structure(lambda value: (value,), outputs))
-    assert not task._pictures   # no summary writer (evaluation.scoring): nothing drawn
+    assert not task._pictures   # no summary writer (engine.evaluate_lib): nothing drawn
