@@ -15,7 +15,7 @@ reported from (retina_tf.evaluation.operating_point), for `retina-tf export
 import sys
 
 from retina_tf.commands import arguments
-from retina_tf.utils import storage
+from retina_tf.utils import console, storage
 from retina_tf.utils.errors import UserError
 
 
@@ -42,8 +42,10 @@ def run(args):
     from retina_tf.engine import evaluate_lib  # noqa: PLC0415  TensorFlow loads when the command runs, not for --help
     from retina_tf.evaluation import operating_point, report  # noqa: PLC0415
 
+    status = console.StatusLine(sys.stderr)
+
     def progress(count):
-        print(f"\r  scored {count} photographs", end="", file=sys.stderr, flush=True)
+        status.update(f"  scored {count} photographs")
 
     if args.saved_model:
         results = evaluate_lib.saved_model_results(args.saved_model, args.data_dir, args.split, args.dataset_config,
@@ -52,7 +54,8 @@ def run(args):
     else:
         results, source = evaluate_lib.checkpoint_results(args.model_dir, args.data_dir, args.split,
                                                           args.dataset_config, progress)
-    print(file=sys.stderr)
+    status.update(f"  scored {len(results)} photographs", final=True)
+    status.end()
     if not results:
         raise UserError(f"split {args.split!r} has no photographs")
     figures = report.write_report(results, args.out, operating_threshold=args.operating_threshold)

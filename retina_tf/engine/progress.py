@@ -5,15 +5,17 @@ no total, rate or time left. `TrainingProgress`, fed by orbit's train and eval
 actions (retina_tf.engine.train_lib), says instead where training stands. On a
 terminal the line is rewritten in place; elsewhere (cron, a pipe, a log file)
 a plain line is written for the first loop, then at most every `interval_s`
-seconds, and for the last step, so a log stays short.
+seconds, and for the last step, so a log stays short
+(retina_tf.utils.console.StatusLine).
 """
 
 import math
-import shutil
 import sys
 import time
 
 import numpy as np
+
+from retina_tf.utils import console
 
 # The loss shown as `loss`: the first of these in the train output; the other *_loss keys are its parts.
 TOTAL_LOSS_KEYS = ("total_loss", "training_loss", "model_loss")
@@ -29,15 +31,12 @@ class TrainingProgress:
                  interactive: bool | None = None, interval_s: float = 30.0, clock=time.monotonic):
         self.total_steps, self.steps_per_epoch = total_steps, max(1, steps_per_epoch)
         self.images_per_step = images_per_step
-        self.stream = stream or sys.stdout
-        self.interactive = self.stream.isatty() if interactive is None else interactive
-        self.interval_s, self.clock = interval_s, clock
+        self.status = console.StatusLine(stream or sys.stdout, interval_s, interactive, clock)
+        self.clock = clock
         self.global_step = None
         self._started = self._mark = None    # (time, step): the run's start; the last train or eval report
         self._first_loop = None              # (seconds, steps) of the first loop, which holds tf.function tracing
         self._seconds = self._steps = 0      # training time and steps since then, validation left out
-        self._written_at = None
-        self._line_open = False
 
     def attach(self, global_step):
         self.global_step = global_step
@@ -46,7 +45,7 @@ class TrainingProgress:
         step = self._step() if step is None else step
         self._started = self._mark = (self.clock(), step)
         if step:
-            self._write_line(f"resuming at step {step} of {self.total_steps}")
+            self.status.write_line(f"resuming at step {step} of {self.total_steps}")
 
     def train_action(self, outputs):
         self.train(self._step(), outputs)
@@ -64,27 +63,16 @@ class TrainingProgress:
         else:
             self._seconds, self._steps = self._seconds + seconds, self._steps + steps
         self._mark = (now, step)
-        line = self.line(step, outputs, now)
-        if self.interactive:
-            width = shutil.get_terminal_size().columns - 1
-            self.stream.write("\r" + line[:width].ljust(width))
-            self.stream.flush()
-            self._line_open = True
-        elif self._written_at is None or now - self._written_at >= self.interval_s or step >= self.total_steps:
-            self._write_line(line)
-            self._written_at = now
+        self.status.update(self.line(step, outputs, now), final=step >= self.total_steps)
 
     def validation(self, step: int, figures):
-        self._write_line(f"validation at step {step}:")
+        self.status.write_line(f"validation at step {step}:")
         for row in validation_table(figures):
-            self._write_line("  " + row)
+            self.status.write_line("  " + row)
         self._mark = (self.clock(), step)
 
     def finish(self):
-        if self._line_open:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._line_open = False
+        self.status.end()
 
     def line(self, step: int, outputs, now: float) -> str:
         """step / total, epoch, losses (4 significant figures), learning rate, images/s, elapsed and left."""
@@ -117,11 +105,6 @@ class TrainingProgress:
 
     def _step(self) -> int:
         return int(self.global_step.numpy())
-
-    def _write_line(self, text: str):
-        self.finish()
-        self.stream.write(text + "\n")
-        self.stream.flush()
 
 
 def validation_table(figures) -> list[str]:

@@ -1,0 +1,54 @@
+"""What retina-tf prints, so that a log read from a pipe or cron reads cleanly.
+
+Progress is rewritten in place (a carriage return) only on a terminal: in a log
+file each rewrite would be a line of its own.
+"""
+
+import shutil
+import time
+
+
+def is_terminal(stream) -> bool:
+    """Whether a person watches the stream live (False for a pipe, a file, a closed or absent stream)."""
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):   # no isatty; a closed file
+        return False
+
+
+class StatusLine:
+    """One line of progress: rewritten in place on a terminal; elsewhere written as a plain line the first
+    time, then at most every `interval_s` seconds, and when it is final, so a log stays short."""
+
+    def __init__(self, stream, interval_s: float = 30.0, interactive: bool | None = None, clock=time.monotonic):
+        self.stream = stream
+        self.interactive = is_terminal(stream) if interactive is None else interactive
+        self.interval_s, self.clock = interval_s, clock
+        self._written_at = self._written = None   # off a terminal: when the last line went out, and what
+        self._open = False   # on a terminal: the line is written without its newline
+
+    def update(self, text: str, final: bool = False):
+        if self.interactive:
+            width = shutil.get_terminal_size().columns - 1
+            self.stream.write("\r" + text[:width].ljust(width))
+            self.stream.flush()
+            self._open = True
+            return
+        now = self.clock()
+        due = final or self._written_at is None or now - self._written_at >= self.interval_s
+        if due and text != self._written:
+            self.write_line(text)
+            self._written_at, self._written = now, text
+
+    def write_line(self, text: str):
+        """A line of its own (a message, a table row) below the progress line."""
+        self.end()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def end(self):
+        """Ends the line rewritten in place, if any."""
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False

@@ -1,0 +1,51 @@
+"""The console policy: progress in place only on a terminal."""
+
+import io
+
+from retina_tf.utils import console
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_only_a_tty_is_a_terminal(tmp_path):
+    closed = open(tmp_path / "log", "w")   # noqa: SIM115  closed at once: isatty would raise ValueError
+    closed.close()
+    assert console.is_terminal(Terminal())
+    assert not any(console.is_terminal(stream) for stream in (io.StringIO(), closed, None, object()))
+
+
+def test_off_a_terminal_the_status_is_plain_lines_spaced_by_the_interval_and_the_final_one():
+    clock, stream = Clock(), io.StringIO()
+    status = console.StatusLine(stream, interval_s=60, clock=clock)
+    for count in range(1, 11):
+        clock.now += 25
+        status.update(f"scored {count}")
+    status.update("scored 10", final=True)   # already written at 250 s: not twice
+    status.update("scored 10 of 10", final=True)
+    status.end()
+    assert stream.getvalue() == "scored 1\nscored 4\nscored 7\nscored 10\nscored 10 of 10\n"
+
+
+def test_on_a_terminal_the_status_is_rewritten_in_place_and_ended_before_a_line_of_its_own():
+    stream = Terminal()
+    status = console.StatusLine(stream)
+    status.update("scored 1")
+    status.update("scored 2")
+    status.write_line("validation")
+    status.update("scored 3")
+    status.end()
+    status.end()
+    lines = stream.getvalue().split("\n")
+    assert [[part.rstrip() for part in line.split("\r")] for line in lines] == [
+        ["", "scored 1", "scored 2"], ["validation"], ["", "scored 3"], [""]]
