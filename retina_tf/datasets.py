@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 import tfds_eophtha
 from retina_tf.data import fundus
+from retina_tf.utils import console
 from retina_tf.utils.errors import UserError
 
 DOWNLOADS = {"e_ophtha": "the e-ophtha download", "idrid": "the IDRiD download"}
@@ -45,6 +46,7 @@ def build(tfds_name: str, manual_dir: pathlib.Path, data_dir: pathlib.Path) -> t
     # killed build (two builds of one config into one data_dir at once are not supported).
     for abandoned in builder.data_path.parent.glob("incomplete.*"):
         abandoned.rmtree(missing_ok=True)
+    console.quiet_tfds_build(builder)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder
 

@@ -1,10 +1,13 @@
-"""What retina-tf prints, so that a log read from a pipe or cron reads cleanly.
+"""What retina-tf and the libraries under it print, so that a log read from a pipe or cron reads cleanly.
 
 Progress is rewritten in place (a carriage return) only on a terminal: in a log
-file each rewrite would be a line of its own.
+file each rewrite would be a line of its own, with the terminal's escapes.
+TFDS's bars and its download lines are for a person watching a download, and
+a manual dataset downloads nothing.
 """
 
 import shutil
+import sys
 import time
 
 
@@ -52,3 +55,15 @@ class StatusLine:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
+
+
+def quiet_tfds_build(builder):
+    """Before builder.download_and_prepare: TFDS's bars only where stderr is a terminal, and for a manual dataset
+    no `Downloading and preparing dataset ...` nor `... downloaded and prepared` (nothing is downloaded; the
+    caller says where the dataset went)."""
+    import tensorflow_datasets as tfds  # noqa: PLC0415  not loaded for --help
+
+    if not is_terminal(sys.stderr):
+        tfds.disable_progress_bar()
+    if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
+        builder._log_download_bytes = builder._log_download_done = lambda: None

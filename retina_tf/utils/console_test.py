@@ -1,8 +1,9 @@
-"""The console policy: progress in place only on a terminal."""
+"""The console policy: progress in place only on a terminal, and no library noise in a log."""
 
 import io
 
 from retina_tf.utils import console
+from tfds_eophtha import DUMMY_DATA
 
 
 class Terminal(io.StringIO):
@@ -49,3 +50,13 @@ def test_on_a_terminal_the_status_is_rewritten_in_place_and_ended_before_a_line_
     lines = stream.getvalue().split("\n")
     assert [[part.rstrip() for part in line.split("\r")] for line in lines] == [
         ["", "scored 1", "scored 2"], ["validation"], ["", "scored 3"], [""]]
+
+
+def test_a_manual_build_under_a_pipe_prints_no_bar_and_no_download_lines(tmp_path, capfd):
+    from retina_tf import datasets  # noqa: PLC0415  TensorFlow: only for the tests that need it
+
+    builder = datasets.build("e_ophtha/patients_512", DUMMY_DATA["e_ophtha"], tmp_path)
+    out, err = capfd.readouterr()
+    assert builder.info.splits["train"].num_examples
+    assert "Downloading and preparing" not in out and "downloaded and prepared" not in out
+    assert "\r" not in out + err and "\x1b[" not in out + err

@@ -12,7 +12,6 @@ import dataclasses
 import pathlib
 import time
 
-import tensorflow_datasets as tfds
 from absl import logging
 
 from retina_tf import datasets
@@ -60,8 +59,6 @@ class _Stages:
 
 def run_demo(settings: DemoSettings):
     logging.set_verbosity(logging.INFO if settings.verbose else logging.WARNING)   # the demo prints its progress
-    if not settings.verbose:
-        tfds.disable_progress_bar()   # under a pipe each bar's update is a line of its own
     workdir = settings.workdir
     stage = _Stages()
     stage("e-ophtha photographs" + ("" if settings.manual_dir else " (synthetic)"))
