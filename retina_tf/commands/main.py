@@ -15,6 +15,7 @@ import os
 import sys
 
 from retina_tf.engine.errors import PREEMPTED_EXIT_STATUS, Preempted
+from retina_tf.utils import console
 from retina_tf.utils.errors import describe
 
 # name -> (module of retina_tf.commands, one-line help). Each module has add_arguments(parser) and run(args), and
@@ -51,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.verbose = getattr(args, "verbose", False) or bool(os.environ.get("RETINA_TF_DEBUG"))
-    if not args.verbose:   # TensorFlow's C++ start-up lines (cuInit, oneDNN, cpu_feature_guard), read at its import
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not args.verbose:
+        console.quiet_libraries()
     try:
         return args.run(args) or 0
     except Preempted as stop:

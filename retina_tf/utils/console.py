@@ -2,10 +2,14 @@
 
 Progress is rewritten in place (a carriage return) only on a terminal: in a log
 file each rewrite would be a line of its own, with the terminal's escapes.
-TFDS's bars and its download lines are for a person watching a download, and
-a manual dataset downloads nothing.
+TensorFlow's C++ logging, TFDS's bars and its download lines, and TFDS's
+warnings about its own deprecated API are for their developers, not for the
+person reading a retina-tf log; warnings and errors of retina-tf itself, and
+the exceptions the libraries raise, still appear.
 """
 
+import logging
+import os
 import shutil
 import sys
 import time
@@ -55,6 +59,18 @@ class StatusLine:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
+
+
+def quiet_libraries():
+    """Stops, for a command run without --verbose, TensorFlow's C++ lines (cuInit, oneDNN, cpu_feature_guard: the
+    setting is read at TensorFlow's import, so call it before) and TFDS's warning that its own PartialDecoding
+    uses its deprecated `.dtype`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("absl").addFilter(_not_tfds_dtype_deprecation)
+
+
+def _not_tfds_dtype_deprecation(record: logging.LogRecord) -> bool:
+    return ".dtype` is deprecated. Please change your code to use NumPy" not in record.getMessage()
 
 
 def quiet_tfds_build(builder):

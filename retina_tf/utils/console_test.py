@@ -1,6 +1,10 @@
 """The console policy: progress in place only on a terminal, and no library noise in a log."""
 
 import io
+import logging
+import os
+
+from absl import logging as absl_logging
 
 from retina_tf.utils import console
 from tfds_eophtha import DUMMY_DATA
@@ -50,6 +54,30 @@ def test_on_a_terminal_the_status_is_rewritten_in_place_and_ended_before_a_line_
     lines = stream.getvalue().split("\n")
     assert [[part.rstrip() for part in line.split("\r")] for line in lines] == [
         ["", "scored 1", "scored 2"], ["validation"], ["", "scored 3"], [""]]
+
+
+def test_quiet_libraries_keeps_a_chosen_tf_log_level_and_drops_only_tfds_own_deprecation(monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "")
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    console.quiet_libraries()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    console.quiet_libraries()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("absl")
+    logger.addHandler(handler)
+    try:
+        absl_logging.warning("`FeatureConnector.dtype` is deprecated. Please change your code to use NumPy with "
+                             "the field `FeatureConnector.np_dtype`")
+        absl_logging.warning("a warning a person must see")
+    finally:
+        logger.removeHandler(handler)
+        logger.removeFilter(console._not_tfds_dtype_deprecation)
+    assert seen == ["a warning a person must see"]
 
 
 def test_a_manual_build_under_a_pipe_prints_no_bar_and_no_download_lines(tmp_path, capfd):
