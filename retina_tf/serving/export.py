@@ -52,7 +52,7 @@ from retina_tf.serving.protocol import (
     PHOTOGRAPHS_INPUT,
     WARMUP_FILE,
 )
-from retina_tf.utils import storage
+from retina_tf.utils import console, storage
 from retina_tf.utils.errors import UserError
 
 
@@ -111,6 +111,7 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
     _remove_abandoned_staging(model_base)
     staging = model_base / f"{STAGING_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        console.absl_follows_tf_cpp()   # freezing starts grappler, which logs through absl
         # The signatures run the frozen model: a root that does not track the
         # model's variables keeps a second copy of the weights out of variables/.
         tf.saved_model.save(tf.Module(), str(staging), signatures=module.signatures())

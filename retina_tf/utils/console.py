@@ -8,11 +8,15 @@ person reading a retina-tf log; warnings and errors of retina-tf itself, and
 the exceptions the libraries raise, still appear.
 """
 
+import ctypes
 import logging
 import os
 import shutil
 import sys
 import time
+
+# absl::SetMinLogLevel of the absl that TensorFlow 2.20 links (its LTS inline namespace; see absl_follows_tf_cpp).
+_ABSL_SET_MIN_LOG_LEVEL = "_ZN4absl12lts_2025012714SetMinLogLevelENS0_18LogSeverityAtLeastE"
 
 
 def is_terminal(stream) -> bool:
@@ -71,6 +75,27 @@ def quiet_libraries():
 
 def _not_tfds_dtype_deprecation(record: logging.LogRecord) -> bool:
     return ".dtype` is deprecated. Please change your code to use NumPy" not in record.getMessage()
+
+
+def absl_follows_tf_cpp():
+    """Gives TF_CPP_MIN_LOG_LEVEL to the C++ absl logging TensorFlow also logs through, which reads no setting.
+
+    Grappler (freezing a model for export) logs through absl: `WARNING: All log messages before
+    absl::InitializeLog() ...` and `I0000 ... devices.cc` / `single_machine.cc` lines. Call it once TensorFlow
+    is imported; with another TensorFlow than 2.20 the symbol may be missing and nothing changes.
+    """
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "")
+    if not level.isdigit():
+        return
+    import tensorflow as tf  # noqa: PLC0415  its library is loaded already; the import finds where
+
+    try:
+        set_min_log_level = getattr(ctypes.CDLL(os.path.join(tf.sysconfig.get_lib(), "libtensorflow_framework.so.2")),
+                                    _ABSL_SET_MIN_LOG_LEVEL)
+    except (OSError, AttributeError):
+        return
+    set_min_log_level.argtypes = [ctypes.c_int]
+    set_min_log_level(min(int(level), 3))   # absl's INFO, WARNING, ERROR, FATAL are TF's 0..3
 
 
 def quiet_tfds_build(builder):

@@ -3,6 +3,9 @@
 import io
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 
 from absl import logging as absl_logging
 
@@ -88,3 +91,22 @@ def test_a_manual_build_under_a_pipe_prints_no_bar_and_no_download_lines(tmp_pat
     assert builder.info.splits["train"].num_examples
     assert "Downloading and preparing" not in out and "downloaded and prepared" not in out
     assert "\r" not in out + err and "\x1b[" not in out + err
+
+
+def test_freezing_a_model_under_a_pipe_prints_no_absl_lines():
+    """Grappler's absl lines, which TF_CPP_MIN_LOG_LEVEL alone does not stop (TensorFlow 2.20)."""
+    script = textwrap.dedent("""
+        import tensorflow as tf
+        from tensorflow.python.framework import convert_to_constants
+        from retina_tf.utils import console
+
+        console.absl_follows_tf_cpp()
+        weight = tf.Variable([3.0])
+        double = tf.function(lambda x: x * weight).get_concrete_function(tf.TensorSpec([None], tf.float32))
+        convert_to_constants.convert_variables_to_constants_v2(double)
+        print("frozen")
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.stdout == "frozen\n"
+    assert done.stderr == ""
