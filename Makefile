@@ -26,8 +26,10 @@ test: lint
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
+# The end-to-end tests left out of `make test` (two-worker clusters, two exports at once, the wheel, the
+# notebook, the whole demo); CI runs them after it.
 test-slow: $(VENV)/.installed
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

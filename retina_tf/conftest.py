@@ -11,16 +11,13 @@ import pathlib
 import cv2
 import numpy as np
 import pytest
-import tensorflow as tf
-from official.core import task_factory, train_utils
 
-from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.configs import SMOKE_CPU
-from retina_tf.configs.experiment import layered_params
 from retina_tf.data import synthetic
 from retina_tf.serving import export, grpc_server, model_base
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.testing.serving import untrained_model_dir
 
 
 @dataclasses.dataclass
@@ -38,11 +35,7 @@ def _encode(image: np.ndarray, extension: str = ".jpg") -> bytes:
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory) -> Exported:
     root = tmp_path_factory.mktemp("serving")
-    model_dir = root / "model"
-    params = layered_params([SMOKE_CPU])   # untrained: its schedule never runs
-    train_utils.serialize_config(params, str(model_dir))
-    model = task_factory.get_task(params.task).build_model()
-    tf.train.Checkpoint(model=model).save(str(model_dir / "ckpt"))
+    model_dir = untrained_model_dir([SMOKE_CPU], root / "model")   # its schedule never runs
     version_dir = export.export(model_dir, root / "export")
     return Exported(model_dir, root / "export", version_dir)
 

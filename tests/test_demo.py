@@ -3,7 +3,12 @@
 import json
 import re
 
+import pytest
+
 from retina_tf.commands import main as cli
+
+# The whole job in fresh processes: minutes on 2 cores. Each stage has its own faster tests in the default run.
+pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_every_stage_and_leaves_its_artefacts(tmp_path, capsys):

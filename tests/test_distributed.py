@@ -24,6 +24,7 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 
+from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.engine.errors import PREEMPTED_EXIT_STATUS
 from retina_tf.testing.ports import free_ports
@@ -114,6 +115,9 @@ def _start_step(replicas, data_dir, out):
                                 env={**os.environ, **QUIET, "PYTHONPATH": path})
 
 
+UPDATE_RTOL = 1e-2   # of an update's norm; see the tolerances below
+
+
 def test_a_step_over_two_replicas_is_the_step_on_one_device(eophtha_data_dir, tmp_path):
     """MirroredStrategy over two logical CPUs against one device, same weights, same global batch of 2."""
     outs = {replicas: tmp_path / f"replicas_{replicas}.npz" for replicas in (1, 2)}
@@ -147,14 +151,15 @@ def test_a_step_over_two_replicas_is_the_step_on_one_device(eophtha_data_dir, tm
     # few 1e-4 of a gradient whose terms cancel. Model Garden's box-loss normalisers also differ by design:
     # (mean count of regression targets over the replicas + 0.01) against (count + 0.01), a relative
     # 0.01/count on each box loss: 7e-4 on the RPN's here (about 14 targets), 1e-6 of the total loss.
-    # So the loss to 1e-5, and each variable's update (after - before = -lr x gradient) to 3e-3 of its
+    # So the loss to 1e-5, and each variable's update (after - before = -lr x gradient) to 1e-2 of its
     # norm, plus one float32 ulp of its weights (the rounding of before + update on either side) and
     # 1e-6 of the whole update's norm for the variables whose true gradient is zero (biases before a batch
-    # norm: their computed gradient is rounding residue of any relative error). Measured on 2 cores: loss
-    # 1e-6; updates 8e-4 (the RPN's box layer) and 4e-4 (backbone) at most, near-zero ones apart; the
-    # largest error a quarter of what is allowed. A gradient not all-reduced or not divided by the
+    # norm: their computed gradient is rounding residue of any relative error). Measured: loss 1e-6;
+    # updates up to 8e-4 of their norm on the machine where this test was written, 3.4e-3 on another
+    # 2-core machine (conv2d/kernel, its oneDNN kernels and summation order), the same on every run of
+    # either: the bound is three times the worst seen. A gradient not all-reduced or not divided by the
     # replicas, or a batch norm per replica, is off by tens of percent or more (per-replica batch norm in
-    # the mask head alone: 85% and more in the backbone's batch-norm weights).
+    # the mask head alone: 85% and more in the backbone's batch-norm weights), ten times the bound.
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
     updates = {i: (one[f"after_{i}"] - one[f"before_{i}"], two[f"after_{i}"] - two[f"before_{i}"])
                for i in range(len(names))}
@@ -165,8 +170,8 @@ def test_a_step_over_two_replicas_is_the_step_on_one_device(eophtha_data_dir, tm
         assert two[f"spread_{i}"] == 0.0, f"{name}: the two replicas' copies differ after the step"
         update_one, update_two = updates[i]
         error = np.linalg.norm(update_two - update_one)
-        allowed = (3e-3 * np.linalg.norm(update_one) + np.finfo(np.float32).eps * np.linalg.norm(one[f"before_{i}"])
-                   + 1e-6 * whole)
+        allowed = (UPDATE_RTOL * np.linalg.norm(update_one)
+                   + np.finfo(np.float32).eps * np.linalg.norm(one[f"before_{i}"]) + 1e-6 * whole)
         assert error <= allowed, f"{name}: the updates differ by {error:.3g} (allowed {allowed:.3g})"
         moved += bool(np.any(update_one))
     assert moved > 0.9 * len(names), f"only {moved} of {len(names)} variables moved"
@@ -263,6 +268,7 @@ def preempted_and_resumed(eophtha_data_dir, tmp_path_factory):
     return model_dir, first, saved, second
 
 
+@pytest.mark.slow   # two training processes of one cluster, twice: minutes on 2 cores
 def test_a_signal_to_one_worker_stops_both_at_the_same_step_with_a_checkpoint(preempted_and_resumed):
     model_dir, (chief, other), saved, _ = preempted_and_resumed
     for worker in (chief, other):
@@ -273,6 +279,7 @@ def test_a_signal_to_one_worker_stops_both_at_the_same_step_with_a_checkpoint(pr
     assert saved[-1] == step, saved
 
 
+@pytest.mark.slow   # two training processes of one cluster, twice: minutes on 2 cores
 def test_the_chief_alone_checkpoints_and_writes_summaries_in_the_model_dir(preempted_and_resumed):
     model_dir, (chief, other), _, _ = preempted_and_resumed
     assert _saved_to(chief) and all(path.startswith(str(model_dir / "ckpt-")) for path in _saved_to(chief)), \
@@ -284,6 +291,7 @@ def test_the_chief_alone_checkpoints_and_writes_summaries_in_the_model_dir(preem
         f"event files by pids {writers}; chief {chief.pid}, other {other.pid}"
 
 
+@pytest.mark.slow   # two training processes of one cluster, twice: minutes on 2 cores
 def test_both_workers_resume_from_the_preemption_checkpoint_and_finish(preempted_and_resumed):
     model_dir, (chief, _), saved, second = preempted_and_resumed
     step, _ = _preempted_at(chief)

@@ -9,6 +9,9 @@ from nbclient import NotebookClient
 from retina_tf.conftest import exported  # noqa: F401  the tiny export, a fixture of the library's tests
 from tfds_eophtha import DUMMY_DATA
 
+# A Jupyter kernel running every cell on both datasets: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "explore_e_ophtha.ipynb"
 
 

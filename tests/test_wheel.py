@@ -13,6 +13,9 @@ import zipfile
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# A wheel built and installed into a fresh virtual environment: minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 # What the build reads: the package, the YAML folder it ships, and the metadata files.
 BUILD_INPUTS = ("retina_tf", "tfds_eophtha", "configs", "setup.cfg", "pyproject.toml", "README.md")
 
