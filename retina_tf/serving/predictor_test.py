@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from retina_tf.engine.evaluate_lib import checkpoint_results, saved_model_results
 from retina_tf.serving import model_base, predictor
 from retina_tf.serving.protocol import PhotographRejected
 from retina_tf.utils.errors import UserError
@@ -35,33 +33,3 @@ def test_predict_gives_lesions_over_each_whole_photograph(local_predictor, photo
         assert [lesion.area for lesion in record.lesions] == [int(mask.sum()) for mask in record.masks]
     with pytest.raises(PhotographRejected, match="not a JPEG or PNG photograph"):
         local_predictor.predict([b"text"])
-
-
-@pytest.fixture(name="data_dir")
-def fixture_data_dir(eophtha_data_dir):
-    return eophtha_data_dir
-
-
-def test_a_split_is_scored_through_the_normalised_signature(exported, data_dir):
-    seen = []
-    # Without --config, the dataset recorded at export (the smoke model's e_ophtha/patients_512).
-    results = saved_model_results(exported.version_dir, data_dir, "test", None, seen.append)
-    examples = list(tfds.as_numpy(tfds.builder("e_ophtha/patients_512", data_dir=str(data_dir))
-                                  .as_dataset(split="test")))
-    assert seen == list(range(1, len(examples) + 1))
-    for result, example in zip(results, examples):
-        assert result.image_id == example["image/id"] and (result.height, result.width) == (512, 512)
-        assert len(result.ground_truth) == len(example["objects"]["label"]) > 0
-        assert len(result.predictions) > 0
-        assert set(result.status.values()) <= {"annotated", "absent", "unknown"}
-
-
-def test_the_export_scores_what_its_checkpoint_scores(exported, data_dir):
-    from_checkpoint, _ = checkpoint_results(exported.model_dir, data_dir, "test", "patients_512")
-    from_export = saved_model_results(exported.version_dir, data_dir, "test", "patients_512")
-    for one, other in zip(sorted(from_checkpoint, key=lambda r: r.image_id),
-                          sorted(from_export, key=lambda r: r.image_id)):
-        assert one.image_id == other.image_id and one.status == other.status
-        np.testing.assert_array_equal(one.predictions.labels, other.predictions.labels)
-        np.testing.assert_allclose(one.predictions.scores, other.predictions.scores, atol=1e-4)
-        np.testing.assert_allclose(one.predictions.boxes, other.predictions.boxes, atol=1.0)
