@@ -14,7 +14,7 @@ def add_arguments(parser):
                         help="training steps of the smoke configuration (default 800, about 7 minutes on "
                              "2 CPU cores; ignored with --config)")
     parser.add_argument("--manual-dir", type=pathlib.Path, help="a real e-ophtha download instead of synthetic data")
-    arguments.add_experiment_config(parser, required=False, default_help=" (default smoke_cpu)")
+    arguments.add_experiment_config(parser, required=False, default_help=", default smoke_cpu")
     parser.add_argument("--predict", type=int, default=4, help="photographs sent through the gRPC client")
     arguments.add_verbose(parser)
 
