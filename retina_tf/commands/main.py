@@ -23,10 +23,10 @@ from retina_tf.utils.errors import describe
 COMMANDS = {
     "synth": ("synth", "write a synthetic e-ophtha tree (for trying things out)"),
     "normalise": ("normalise", "normalise fundus photographs as the model sees them"),
-    "build-dataset": ("build_dataset", "build the TFDS dataset e_ophtha from the e-ophtha download"),
+    "build-dataset": ("build_dataset", "build a TFDS dataset (e_ophtha or idrid) from its download"),
     "pretrained": ("pretrained", "ImageNet ResNet weights (Model Garden checkpoint, Keras .h5) -> --init-checkpoint"),
     "train": ("train", "train (or resume) the Mask R-CNN experiment in a model_dir"),
-    "evaluate": ("evaluate", "score a model on a TFDS split: paper mAP, COCO AP, FROC, screening"),
+    "evaluate": ("evaluate", "score a model on a TFDS split: paper mAP, COCO AP, FROC, screening, pixel AUPR"),
     "cycle": ("cycle", "one scheduled cycle: resume training, validate, export if better"),
     "export": ("export", "export a trained model as a SavedModel version for TF Serving"),
     "serve": ("serve", "serve an export over gRPC from this process (tests, demos; production: tensorflow/serving)"),
