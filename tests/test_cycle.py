@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU
 
@@ -17,6 +19,7 @@ def _checkpoint_steps(model_dir):
     return sorted(int(path.name.split("-")[1].split(".")[0]) for path in model_dir.glob("ckpt-*.index"))
 
 
+@pytest.mark.slow   # a cycle killed in a fresh process, then two whole cycles: minutes on 2 cores
 def test_a_cycle_killed_mid_training_resumes_and_exports(eophtha_data_dir, tmp_path, capsys):
     model_dir, export_base = tmp_path / "model", tmp_path / "export"
     args = ["cycle", "--config", str(SMOKE_CPU), "--model-dir", str(model_dir), "--data-dir", str(eophtha_data_dir),

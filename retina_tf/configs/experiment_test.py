@@ -1,5 +1,6 @@
 """Training on the CPU with the smoke config: it learns, checkpoints, resumes, transfers weights."""
 
+import shutil
 
 import numpy as np
 import pytest
@@ -22,19 +23,29 @@ def _checkpoint_steps(model_dir):
     return sorted(int(path.name.split("-")[1].split(".")[0]) for path in model_dir.glob("ckpt-*.index"))
 
 
-def test_smoke_training_learns_and_writes_checkpoints(eophtha_data_dir, tmp_path):
-    # One-step epochs: a loss summary and a checkpoint after every step. Seeded and
-    # without augmentation, so that the comparison is about learning, not luck.
+# One-step epochs: a loss summary and a checkpoint after every step. Seeded and without augmentation, so that
+# the comparison is about learning, not luck.
+STEADY = ["task.schedule.steps_per_epoch=1", "task.train_data.parser.aug_rand_rotate90=false",
+          "task.train_data.parser.aug_translate_max=0.0", "task.train_data.parser.aug_scale_min=1.0",
+          "task.train_data.parser.aug_scale_max=1.0"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(eophtha_data_dir, tmp_path_factory):
+    """Ten steps of the smoke config, trained once for the tests that read or resume them."""
     tf_keras.utils.set_random_seed(1)
-    params = _params(eophtha_data_dir, "task.schedule.epochs=[8,2]", "task.schedule.steps_per_epoch=1",
-                     "task.train_data.parser.aug_rand_rotate90=false", "task.train_data.parser.aug_translate_max=0.0",
-                     "task.train_data.parser.aug_scale_min=1.0", "task.train_data.parser.aug_scale_max=1.0")
+    params = _params(eophtha_data_dir, "task.schedule.epochs=[8,2]", *STEADY)
+    model_dir = tmp_path_factory.mktemp("smoke") / "model"
+    return params, model_dir, train_lib.train(params, model_dir, mode="train")
+
+
+def test_smoke_training_learns_and_writes_checkpoints(smoke_run):
+    params, model_dir, result = smoke_run
     losses = []
-    result = train_lib.train(params, tmp_path / "model", mode="train")
     assert result.step == params.trainer.train_steps == 10
-    assert _checkpoint_steps(tmp_path / "model")[-1] == 10
-    assert (tmp_path / "model" / "params.yaml").is_file()
-    for event_file in (tmp_path / "model" / "train").glob("events.out.tfevents.*"):
+    assert _checkpoint_steps(model_dir)[-1] == 10
+    assert (model_dir / "params.yaml").is_file()
+    for event_file in (model_dir / "train").glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
             for value in event.summary.value:
                 if value.tag == "total_loss":
@@ -44,17 +55,17 @@ def test_smoke_training_learns_and_writes_checkpoints(eophtha_data_dir, tmp_path
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
 
 
-def test_a_second_run_resumes_from_the_saved_step(eophtha_data_dir, tmp_path, capsys):
+def test_a_second_run_resumes_from_the_saved_step(smoke_run, eophtha_data_dir, tmp_path, capsys):
     model_dir = tmp_path / "model"
-    common = ["--config", str(SMOKE_CPU), "--model-dir", str(model_dir), "--data-dir", str(eophtha_data_dir),
-              "--mode", "train"]
-    assert cli.main(["train", *common, "--params-override", "task.schedule.epochs=[1,1]"]) == 0
-    assert _checkpoint_steps(model_dir) == [2, 4]
-    for path in model_dir.glob("ckpt-2.*"):
-        path.unlink()   # had training started over, ckpt-2 would come back
-    assert cli.main(["train", *common, "--params-override", "task.schedule.epochs=[2,1]"]) == 0
-    assert _checkpoint_steps(model_dir) == [4, 6]
-    assert "done at step 6 of 6" in capsys.readouterr().out
+    shutil.copytree(smoke_run[1], model_dir)   # the fixture's run stays as it was for the other tests
+    written = (model_dir / "ckpt-10.index").stat().st_mtime_ns
+    assert cli.main(["train", "--config", str(SMOKE_CPU), "--model-dir", str(model_dir), "--data-dir",
+                     str(eophtha_data_dir), "--mode", "train",
+                     "--params-override", ",".join(["task.schedule.epochs=[8,4]", *STEADY])]) == 0
+    out = capsys.readouterr().out
+    assert "resuming at step 10 of 12\n" in out and "done at step 12 of 12" in out, out[-2000:]
+    assert _checkpoint_steps(model_dir) == [10, 11, 12]
+    assert (model_dir / "ckpt-10.index").stat().st_mtime_ns == written   # a run started over would rewrite it
 
 
 def test_transfer_learning_loads_a_backbone_checkpoint(eophtha_data_dir, tmp_path):
