@@ -219,6 +219,9 @@ def resolve_schedule(config: cfg.ExperimentConfig, train_examples: Optional[int]
     trainer.summary_interval = trainer.steps_per_loop
     trainer.checkpoint_interval = steps_per_epoch
     trainer.validation_interval = steps_per_epoch * max(1, schedule.validation_every_epochs)
-    trainer.optimizer_config.learning_rate.stepwise.boundaries = ends[:-1]
-    trainer.optimizer_config.learning_rate.stepwise.values = list(schedule.learning_rates)
+    boundaries, rates = ends[:-1], list(schedule.learning_rates)
+    if not boundaries:   # Keras's piecewise schedule needs a boundary: one stage's rate holds past the end
+        boundaries, rates = ends, rates * 2
+    trainer.optimizer_config.learning_rate.stepwise.boundaries = boundaries
+    trainer.optimizer_config.learning_rate.stepwise.values = rates
     return config

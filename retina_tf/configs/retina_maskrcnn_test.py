@@ -4,6 +4,7 @@
 import pytest
 from official.core import exp_factory
 from official.modeling import hyperparams
+from official.modeling.optimization import optimizer_factory
 
 from retina_tf.configs import CONFIG_DIR, retina_maskrcnn
 from retina_tf.configs.experiment import EXPERIMENT
@@ -93,3 +94,13 @@ def test_randaug_keeps_to_photometric_operations_and_autoaug_is_refused():
     parser.override({"aug_type": {"type": "autoaug"}})
     with pytest.raises(ValueError, match="'autoaug' is not supported.*without its lesion masks"):
         retina_maskrcnn.photometric_augmentation(parser)
+
+
+def test_a_schedule_of_one_stage_keeps_its_rate_to_the_end():
+    config = exp_factory.get_exp_config(EXPERIMENT)
+    config.task.schedule.epochs, config.task.schedule.learning_rates = [3], [1e-4]
+    config.task.schedule.steps_per_epoch = 10
+    config = retina_maskrcnn.resolve_schedule(config, 155)
+    assert config.trainer.train_steps == 30
+    rate = optimizer_factory.OptimizerFactory(config.trainer.optimizer_config).build_learning_rate()
+    assert [float(rate(step)) for step in (0, 29, 30)] == pytest.approx([1e-4] * 3)
