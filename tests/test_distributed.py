@@ -118,6 +118,7 @@ def _start_step(replicas, data_dir, out):
 UPDATE_RTOL = 1e-2   # of an update's norm; see the tolerances below
 
 
+@pytest.mark.slow   # two processes tracing a training step at once: three minutes on 2 cores
 def test_a_step_over_two_replicas_is_the_step_on_one_device(eophtha_data_dir, tmp_path):
     """MirroredStrategy over two logical CPUs against one device, same weights, same global batch of 2."""
     outs = {replicas: tmp_path / f"replicas_{replicas}.npz" for replicas in (1, 2)}

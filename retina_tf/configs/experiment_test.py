@@ -1,6 +1,5 @@
-"""Training on the CPU with the smoke config: it learns, checkpoints, resumes, transfers weights."""
-
-import shutil
+"""Training on the CPU with the smoke config: it learns, checkpoints, transfers weights (resuming is the
+preemption test's, in engine/train_lib_test.py)."""
 
 import numpy as np
 import pytest
@@ -30,17 +29,11 @@ STEADY = ["task.schedule.steps_per_epoch=1", "task.train_data.parser.aug_rand_ro
           "task.train_data.parser.aug_scale_max=1.0"]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(eophtha_data_dir, tmp_path_factory):
-    """Ten steps of the smoke config, trained once for the tests that read or resume them."""
+def test_smoke_training_learns_and_writes_checkpoints(eophtha_data_dir, tmp_path):
     tf_keras.utils.set_random_seed(1)
     params = _params(eophtha_data_dir, "task.schedule.epochs=[8,2]", *STEADY)
-    model_dir = tmp_path_factory.mktemp("smoke") / "model"
-    return params, model_dir, train_lib.train(params, model_dir, mode="train")
-
-
-def test_smoke_training_learns_and_writes_checkpoints(smoke_run):
-    params, model_dir, result = smoke_run
+    model_dir = tmp_path / "model"
+    result = train_lib.train(params, model_dir, mode="train")
     losses = []
     assert result.step == params.trainer.train_steps == 10
     assert _checkpoint_steps(model_dir)[-1] == 10
@@ -53,19 +46,6 @@ def test_smoke_training_learns_and_writes_checkpoints(smoke_run):
     losses = [loss for _, loss in sorted(losses)]
     assert len(losses) == 10 and all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
-
-
-def test_a_second_run_resumes_from_the_saved_step(smoke_run, eophtha_data_dir, tmp_path, capsys):
-    model_dir = tmp_path / "model"
-    shutil.copytree(smoke_run[1], model_dir)   # the fixture's run stays as it was for the other tests
-    written = (model_dir / "ckpt-10.index").stat().st_mtime_ns
-    assert cli.main(["train", "--config", str(SMOKE_CPU), "--model-dir", str(model_dir), "--data-dir",
-                     str(eophtha_data_dir), "--mode", "train",
-                     "--params-override", ",".join(["task.schedule.epochs=[8,4]", *STEADY])]) == 0
-    out = capsys.readouterr().out
-    assert "resuming at step 10 of 12\n" in out and "done at step 12 of 12" in out, out[-2000:]
-    assert _checkpoint_steps(model_dir) == [10, 11, 12]
-    assert (model_dir / "ckpt-10.index").stat().st_mtime_ns == written   # a run started over would rewrite it
 
 
 def test_transfer_learning_loads_a_backbone_checkpoint(eophtha_data_dir, tmp_path):

@@ -14,9 +14,9 @@ import tensorflow as tf
 from retina_tf.configs import SMOKE_CPU
 from retina_tf.engine.errors import PREEMPTED_EXIT_STATUS
 
-# 42 steps in epochs of 21; orbit loops of 7 steps, so a stop can fall between two epoch checkpoints.
-SCHEDULE = "task.schedule.epochs=[1,1],task.schedule.steps_per_epoch=21,task.schedule.validation_every_epochs=2"
-TRAIN_STEPS, LOOP = 42, 7
+# One epoch of 21 steps in orbit loops of 7, so that a stop falls before the epoch's checkpoint.
+SCHEDULE = "task.schedule.epochs=[1],task.schedule.learning_rates=[1e-3],task.schedule.steps_per_epoch=21"
+TRAIN_STEPS, LOOP = 21, 7
 
 
 def _train(model_dir, data_dir):
@@ -45,12 +45,15 @@ def test_sigterm_saves_the_current_step_and_the_next_run_resumes_from_it(eophtha
     assert line == (f"retina-tf train: preempted: checkpoint saved at step {step} in {model_dir}; "
                     "run the same command again to resume")
     assert 0 < step < TRAIN_STEPS and step % LOOP == 0 and (model_dir / f"ckpt-{step}.index").is_file()
+    written = (model_dir / f"ckpt-{step}.index").stat().st_mtime_ns
 
     process = _train(model_dir, eophtha_data_dir)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-2000:]
     assert f"resuming at step {step} of {TRAIN_STEPS}\n" in out, out[-2000:]
     assert f"done at step {TRAIN_STEPS} of {TRAIN_STEPS}" in out
+    assert (model_dir / f"ckpt-{TRAIN_STEPS}.index").is_file()
+    assert (model_dir / f"ckpt-{step}.index").stat().st_mtime_ns == written   # a run started over rewrites it
 
 
 # Two steps, one per epoch, then a validation.
