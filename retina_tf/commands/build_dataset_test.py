@@ -1,5 +1,6 @@
 """Tests for `retina-tf build-dataset`."""
 
+import os
 import shutil
 
 import tensorflow_datasets as tfds
@@ -30,6 +31,40 @@ def test_bad_files_are_listed_and_the_status_is_non_zero(tmp_path, capsys):
     assert cli.main(["build-dataset", "--manual-dir", str(tree), "--data-dir", str(tmp_path / "data")]) == 1
     err = capsys.readouterr().err
     assert "1 problem(s)" in err and "photograph without its mask" in err
+
+
+def _rename_undecodable(path):
+    """path renamed so that its name holds the byte 0xff, as an archive unpacked on another system leaves it;
+    returns how a message shows the new name."""
+    renamed = path.with_name(os.fsdecode(b"\xff" + os.fsencode(path.name)))
+    path.rename(renamed)
+    return str(path.with_name("\\xff" + path.name))
+
+
+def test_a_file_name_that_is_not_utf8_is_one_listed_problem(tmp_path, capsys):
+    tree = tmp_path / "tree"
+    shutil.copytree(DUMMY_DATA["e_ophtha"], tree)
+    mask = sorted(tree.glob("e_optha_MA/Annotation_MA/*/*.png"))[0]
+    photograph = next(tree.glob(f"e_optha_MA/MA/{mask.parent.name}/{mask.stem}.*"))
+    shown = [_rename_undecodable(photograph), _rename_undecodable(mask)]
+    data_dir = tmp_path / "data"
+    assert cli.main(["build-dataset", "--manual-dir", str(tree), "--data-dir", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err, err
+    for name in shown:
+        assert f"  - {name}: file name is not valid UTF-8; rename it\n" in err, err
+    assert not list(data_dir.glob("e_ophtha/patients_1024/*")), "a failed build left a version folder"
+
+
+def test_an_idrid_file_name_that_is_not_utf8_is_one_listed_problem(tmp_path, capsys):
+    download = tmp_path / "download"
+    shutil.copytree(DUMMY_DATA["idrid"], download)
+    mask = next(download.glob("A. Segmentation/2. All Segmentation Groundtruths/b. Testing Set/3. Hard Exudates/*"))
+    shown = _rename_undecodable(mask)
+    assert cli.main(["build-dataset", "--dataset", "idrid", "--manual-dir", str(download), "--data-dir",
+                     str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert "1 problem(s)" in err and f"  - {shown}: file name is not valid UTF-8; rename it\n" in err, err
 
 
 def test_a_build_removes_what_a_killed_build_left(tmp_path, capsys):

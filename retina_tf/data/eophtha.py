@@ -9,6 +9,7 @@ collected so that one message lists them all.
 """
 
 import dataclasses
+import os
 import pathlib
 import random
 
@@ -74,14 +75,35 @@ class EophthaError(UserError, ValueError):
         super().__init__(f"{len(self.problems)} problem(s) in the e-ophtha tree at {root}:\n{listing}")
 
 
-def _files(folder: pathlib.Path) -> dict[tuple[str, str], pathlib.Path]:
-    """(patient, stem) -> file, for image files one folder deep; Thumbs.db and the like are skipped."""
-    found = {}
+def misnamed(path: pathlib.Path) -> str | None:
+    """The problem line of a file whose name is not valid UTF-8 (an archive unpacked on another system), else
+    None: example keys and messages are text, and OpenCV crashes on such a name."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{os.fsencode(path).decode('utf-8', 'backslashreplace')}: file name is not valid UTF-8; rename it"
+    return None
+
+
+def decode_image_file(path: pathlib.Path, flags: int) -> np.ndarray | None:
+    """cv2.imdecode of the file's bytes (None if they do not decode): the one way masks are read, since
+    cv2.imread takes the name as text."""
+    data = np.frombuffer(path.read_bytes(), np.uint8)
+    return cv2.imdecode(data, flags) if data.size else None
+
+
+def _files(folder: pathlib.Path) -> tuple[dict[tuple[str, str], pathlib.Path], list[str]]:
+    """(patient, stem) -> file, for image files one folder deep (Thumbs.db and the like are skipped), and the
+    problems of their names."""
+    found, problems = {}, []
     if folder.is_dir():
         for path in sorted(folder.glob("*/*")):
             if path.is_file() and path.suffix.lower() in _PHOTOGRAPH_SUFFIXES:
-                found[(path.parent.name, path.stem)] = path
-    return found
+                if problem := misnamed(path):
+                    problems.append(problem)
+                else:
+                    found[(path.parent.name, path.stem)] = path
+    return found, problems
 
 
 def scan(root: pathlib.Path | str, check_files: bool = True,
@@ -163,10 +185,11 @@ def _read_set(lesion_set: LesionSet, base: pathlib.Path, found: _Found) -> list[
     problems = [f"{base / folder}: folder missing"                      # healthy/ is optional
                 for folder in (lesion_set.lesion_folder, lesion_set.annotation_folder)
                 if not (base / folder).is_dir()]
-    lesion_photos = _files(base / lesion_set.lesion_folder)
-    healthy_photos = _files(base / "healthy")
+    (lesion_photos, lesion_problems), (healthy_photos, healthy_problems), (masks, mask_problems) = (
+        _files(base / folder) for folder in (lesion_set.lesion_folder, "healthy", lesion_set.annotation_folder))
+    problems += lesion_problems + healthy_problems + mask_problems
     annotations = {}
-    for (patient, stem), path in _files(base / lesion_set.annotation_folder).items():
+    for (patient, stem), path in masks.items():
         if lesion_set.mask_suffix and not stem.endswith(lesion_set.mask_suffix):
             problems.append(f"{path}: mask name should end in {lesion_set.mask_suffix}.png")
             continue
@@ -220,7 +243,7 @@ def read_mask(path: pathlib.Path) -> np.ndarray:
       ValueError: `<path>: ...` for an unreadable file, a coloured mask, more than two values (or two, neither
         of them 0), or no lesion pixel.
     """
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    mask = decode_image_file(path, cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise ValueError(f"{path}: corrupt mask (not a readable image)")
     if mask.ndim == 3:

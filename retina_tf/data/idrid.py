@@ -117,8 +117,10 @@ def scan(manual_dir: pathlib.Path | str) -> list[Photograph]:
 
 def _scan_part(root: pathlib.Path, part: str, folder: str) -> tuple[list[Photograph], list[str]]:
     images = root / PHOTOGRAPHS / folder
-    paths = {path.stem: path for path in sorted(images.glob("*")) if path.suffix.lower() in (".jpg", ".jpeg")}
-    problems = [] if paths else [f"{images}: no photograph (IDRiD_NN.jpg) found"]
+    found = [path for path in sorted(images.glob("*")) if path.suffix.lower() in (".jpg", ".jpeg")]
+    problems = [problem for problem in map(eophtha.misnamed, found) if problem]
+    paths = {path.stem: path for path in found if not eophtha.misnamed(path)}
+    problems += [] if found else [f"{images}: no photograph (IDRiD_NN.jpg) found"]
     problems += [f"{paths[stem]}: not an IDRiD photograph name (IDRiD_NN.jpg)"
                  for stem in paths if not _PHOTOGRAPH_NAME.match(stem)]
     masks: dict[str, dict[str, pathlib.Path]] = {}
@@ -128,6 +130,9 @@ def _scan_part(root: pathlib.Path, part: str, folder: str) -> tuple[list[Photogr
             problems.append(f"{mask_folder}: folder missing")
             continue
         for path in sorted(mask_folder.glob(f"*_{suffix}.tif")):
+            if problem := eophtha.misnamed(path):
+                problems.append(problem)
+                continue
             stem = path.stem[:-len(suffix) - 1]
             if stem not in paths:
                 problems.append(f"{path}: mask without its photograph {stem}.jpg in {images}")
@@ -156,8 +161,7 @@ def read_mask(path: pathlib.Path) -> np.ndarray:
     Raises:
       ValueError: `<path>: ...` for a file that does not decode, or a red channel of more than two values.
     """
-    data = np.frombuffer(path.read_bytes(), np.uint8)
-    mask = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    mask = eophtha.decode_image_file(path, cv2.IMREAD_COLOR)
     if mask is None:
         raise ValueError(f"{path}: corrupt mask (not a readable TIFF)")
     red = mask[..., 2]
