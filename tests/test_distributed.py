@@ -115,7 +115,7 @@ def _start_step(replicas, data_dir, out):
                                 env={**os.environ, **QUIET, "PYTHONPATH": path})
 
 
-UPDATE_RTOL = 1e-2   # of an update's norm; see the tolerances below
+UPDATE_RTOL = 1.5e-2   # of an update's norm; see the tolerances below
 
 
 @pytest.mark.slow   # two processes tracing a training step at once: three minutes on 2 cores
@@ -155,12 +155,13 @@ def test_a_step_over_two_replicas_is_the_step_on_one_device(eophtha_data_dir, tm
     # So the loss to 1e-5, and each variable's update (after - before = -lr x gradient) to 1e-2 of its
     # norm, plus one float32 ulp of its weights (the rounding of before + update on either side) and
     # 1e-6 of the whole update's norm for the variables whose true gradient is zero (biases before a batch
-    # norm: their computed gradient is rounding residue of any relative error). Measured: loss 1e-6;
-    # updates up to 8e-4 of their norm on the machine where this test was written, 3.4e-3 on another
-    # 2-core machine (conv2d/kernel, its oneDNN kernels and summation order), the same on every run of
-    # either: the bound is three times the worst seen. A gradient not all-reduced or not divided by the
-    # replicas, or a batch norm per replica, is off by tens of percent or more (per-replica batch norm in
-    # the mask head alone: 85% and more in the backbone's batch-norm weights), ten times the bound.
+    # norm: their computed gradient is rounding residue of any relative error). Measured: loss 1.1e-6;
+    # updates up to 8e-4 of their norm on the machine where this test was written, 3.4e-3 and 4.1e-3 on
+    # two other 2-core machines (conv2d/kernel; residual_block_1's batch-norm beta: their oneDNN kernels
+    # and summation order), the same on each of 10 runs there: the bound is over three times the worst
+    # seen. A gradient not all-reduced or not divided by the replicas, or a batch norm per replica, is off
+    # by tens of percent or more (per-replica batch norm in the mask head alone: 85% and more in the
+    # backbone's batch-norm weights), several times the bound.
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
     updates = {i: (one[f"after_{i}"] - one[f"before_{i}"], two[f"after_{i}"] - two[f"before_{i}"])
                for i in range(len(names))}
