@@ -68,6 +68,12 @@ def add_model_dir(parser, required: bool, help_text: str):
     parser.add_argument("--model-dir", type=storage.path, required=required, help=help_text)
 
 
+def add_checkpoint(parser):
+    parser.add_argument("--checkpoint", type=storage.path, metavar="PREFIX",
+                        help="a checkpoint of --model-dir, e.g. <model_dir>/ckpt-3 (default: the latest, refused "
+                             "with the newest one that reads named if it does not read)")
+
+
 def add_data_dir(parser, required: bool, help_text: str):
     parser.add_argument("--data-dir", type=storage.path, required=required, help=help_text)
 

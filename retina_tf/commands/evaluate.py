@@ -23,6 +23,7 @@ def add_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-dir", type=storage.path, help="a training model_dir (params.yaml, checkpoints)")
     source.add_argument("--saved-model", type=storage.path, help="an exported SavedModel version folder")
+    arguments.add_checkpoint(parser)
     arguments.add_data_dir(parser, required=True, help_text="TFDS data_dir holding the dataset (e_ophtha or idrid)")
     arguments.add_dataset_config(parser, "the dataset to score on (default: the one the model was trained on, "
                                          "as recorded in params.yaml or the export's retina_tf.json): a config of "
@@ -53,7 +54,7 @@ def run(args):
         source = args.saved_model
     else:
         results, source = evaluate_lib.checkpoint_results(args.model_dir, args.data_dir, args.split,
-                                                          args.dataset_config, progress)
+                                                          args.dataset_config, progress, args.checkpoint)
     status.update(f"  scored {len(results)} photographs", final=True)
     status.end()
     if not results:

@@ -6,6 +6,7 @@ from retina_tf.utils import storage
 
 def add_arguments(parser):
     arguments.add_model_dir(parser, required=True, help_text="training model_dir")
+    arguments.add_checkpoint(parser)
     arguments.add_export_base(parser)
     arguments.add_model_name(parser)
     parser.add_argument("--version", type=int, help="version number (default: the next free integer)")
@@ -21,6 +22,7 @@ def run(args):
     # Read first: a bad file fails before minutes of tracing.
     point = (operating_point.read_operating_point(args.operating_point) if args.operating_point
              else operating_point.default_operating_point())
-    target = export(args.model_dir, args.export_base, args.model_name, args.version, operating_point=point)
+    target = export(args.model_dir, args.export_base, args.model_name, args.version, operating_point=point,
+                    checkpoint=args.checkpoint)
     print(f"exported {target} (signatures serving_default: photographs -> lesions; normalised: images -> lesions)")
     print(f"lesions reported from {point.describe()} ({point.chosen_by})")

@@ -26,7 +26,7 @@ from official.modeling.hyperparams import params_dict
 
 from retina_tf import datasets
 from retina_tf.configs import retina_maskrcnn
-from retina_tf.utils import storage
+from retina_tf.utils import checkpoints, storage
 from retina_tf.utils.errors import UserError, describe
 
 EXPERIMENT = "retina_maskrcnn"
@@ -161,22 +161,35 @@ class TrainedModel:
     model_dir: epath.Path
 
 
-def trained_model(model_dir, params_override=(), data_dir=None) -> TrainedModel:
-    """The params.yaml and latest checkpoint of a model_dir that `retina-tf train` wrote."""
+def trained_model(model_dir, params_override=(), data_dir=None, checkpoint=None) -> TrainedModel:
+    """The params.yaml and latest checkpoint (or the one given) of a model_dir that `retina-tf train` wrote.
+
+    Raises:
+      UserError: not a model_dir; or the checkpoint does not read (its message names it and, for the latest,
+        the newest one that reads).
+    """
     model_dir = storage.path(model_dir)
     params_file = model_dir / PARAMS_FILE
     try:
-        checkpoint = tf.train.latest_checkpoint(str(model_dir))
-        found = checkpoint is not None and params_file.is_file()
+        latest = tf.train.latest_checkpoint(str(model_dir))
+        found = latest is not None and params_file.is_file()
     except (tf.errors.OpError, OSError) as error:
         raise UserError(f"{model_dir}: cannot read the model_dir ({describe(error)})") from error
     if not found:
         raise UserError(f"{model_dir}: not a trained model_dir (needs {PARAMS_FILE} and a checkpoint)")
+    if checkpoint is not None:
+        if why := checkpoints.why_unreadable(str(checkpoint)):
+            raise UserError(f"{checkpoint}: the checkpoint does not read ({why})")
+    else:
+        readable = checkpoints.newest_readable(model_dir)
+        if readable.unreadable:
+            raise checkpoints.UnreadableCheckpoint(model_dir, readable)
+        checkpoint = readable.checkpoint
     params = layered_params([params_file], params_override)
     _use_data_dir(params, data_dir)
     params.validate()
     params.lock()
-    return TrainedModel(params=params, checkpoint=checkpoint, model_dir=model_dir)
+    return TrainedModel(params=params, checkpoint=str(checkpoint), model_dir=model_dir)
 
 
 def _use_data_dir(params, data_dir):

@@ -11,6 +11,7 @@ from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_m
 from retina_tf.commands import main as cli
 from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.engine import train_lib
+from retina_tf.utils import checkpoints
 from retina_tf.utils.errors import UserError
 
 
@@ -46,6 +47,25 @@ def test_smoke_training_learns_and_writes_checkpoints(eophtha_data_dir, tmp_path
     losses = [loss for _, loss in sorted(losses)]
     assert len(losses) == 10 and all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
+
+
+@pytest.mark.slow   # two training runs in one process: two minutes on 2 cores
+def test_training_goes_on_from_the_newest_checkpoint_that_reads(eophtha_data_dir, tmp_path, capsys):
+    """A model_dir as a VM preempted mid-write leaves it: the latest checkpoint truncated, and the temporary
+    folder of a checkpoint write that was killed."""
+    params = _params(eophtha_data_dir, "task.schedule.epochs=[1,1]", *STEADY)   # two steps, a checkpoint each
+    model_dir = tmp_path / "model"
+    train_lib.train(params, model_dir, mode="train")
+    [data] = model_dir.glob("ckpt-2.data-*")
+    data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    (model_dir / "ckpt-3_temp").mkdir()
+    capsys.readouterr()
+    result = train_lib.train(params, model_dir, mode="train")
+    out, err = capsys.readouterr()
+    assert err.startswith(f"{model_dir}/ckpt-2 does not read (") and err.endswith("; going on from ckpt-1\n"), err
+    assert "resuming at step 1 of 2\n" in out, out
+    assert result.step == 2 and checkpoints.why_unreadable(str(model_dir / "ckpt-2")) is None
+    assert not (model_dir / "ckpt-3_temp").exists()
 
 
 def test_transfer_learning_loads_a_backbone_checkpoint(eophtha_data_dir, tmp_path):

@@ -33,18 +33,19 @@ from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.utils.errors import UserError
 
 
-def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: str | None = None, progress=None
-                       ) -> tuple[list[PhotographResult], str]:
-    """PhotographResults of a split scored with the latest checkpoint in model_dir, and that checkpoint.
+def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: str | None = None, progress=None,
+                       checkpoint=None) -> tuple[list[PhotographResult], str]:
+    """PhotographResults of a split scored with the latest checkpoint in model_dir (or the one given), and that
+    checkpoint.
 
     data_dir None keeps the one the model was trained on (its params.yaml); config None its dataset config,
     a bare config name that dataset at another config, a full TFDS name (idrid/lesions_1024) another dataset.
     """
     overrides = [f"task.validation_data.tfds_split={split}"]
     if config:
-        recorded = trained_model(model_dir, data_dir=data_dir).params.task.validation_data.tfds_name
-        overrides.append(f"task.validation_data.tfds_name={dataset_name(config, recorded)}")
-    trained = trained_model(model_dir, overrides, data_dir=data_dir)
+        recorded = trained_model(model_dir, data_dir=data_dir, checkpoint=checkpoint).params.task.validation_data
+        overrides.append(f"task.validation_data.tfds_name={dataset_name(config, recorded.tfds_name)}")
+    trained = trained_model(model_dir, overrides, data_dir=data_dir, checkpoint=checkpoint)
     validation = trained.params.task.validation_data
     datasets.require_built(validation.tfds_name, validation.tfds_data_dir)
     task = task_factory.get_task(trained.params.task)

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import sys
 
 import tensorflow as tf
 from etils import epath
@@ -24,7 +25,7 @@ from official.modeling import performance
 from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
 from retina_tf.engine import preemption, progress
 from retina_tf.engine.errors import Preempted
-from retina_tf.utils import storage
+from retina_tf.utils import checkpoints, storage
 from retina_tf.utils.errors import UserError, describe
 
 
@@ -60,11 +61,13 @@ def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval",
         task = task_factory.get_task(params.task, logging_dir=str(model_dir))
     stop = preemption.StopOnSignal(strategy)
     is_chief = strategy.extended.should_checkpoint
+    resume_from = _readable_checkpoint(model_dir, is_chief)
     reporter = None if verbose else progress.TrainingProgress(   # an epoch is the checkpoint interval
         params.trainer.train_steps, params.trainer.checkpoint_interval, params.task.train_data.global_batch_size)
     with _orbit_output(verbose):
         runner = _Runner(
-            distribution_strategy=strategy, task=task, mode=mode, params=params, model_dir=str(model_dir),
+            resume_from=resume_from, distribution_strategy=strategy, task=task, mode=mode, params=params,
+            model_dir=str(model_dir),
             train_actions=[stop] if reporter is None else [reporter.train_action, stop],
             eval_actions=[] if reporter is None else [reporter.eval_action], save_summary=is_chief)
         stop.attach(runner.checkpoint_manager, runner.trainer.global_step)
@@ -85,6 +88,19 @@ def train(params: cfg.ExperimentConfig, model_dir, mode: str = "train_and_eval",
     step = int(runner.trainer.global_step.numpy())   # a non-chief reading model_dir would race the chief
     return TrainResult(step=step, train_steps=params.trainer.train_steps, model_dir=model_dir,
                        is_chief=is_chief)
+
+
+def _readable_checkpoint(model_dir: epath.Path, is_chief: bool) -> str | None:
+    """The newest checkpoint that reads, said in one line when newer ones do not; the chief points the
+    model_dir's checkpoint file at it and removes what killed checkpoint writes left."""
+    readable = checkpoints.newest_readable(model_dir)
+    if readable.unreadable:
+        print(readable.describe_fallback(), file=sys.stderr, flush=True)
+    if is_chief:
+        if readable.unreadable:
+            checkpoints.heal(model_dir, readable)
+        checkpoints.remove_unfinished_writes(model_dir)
+    return readable.checkpoint
 
 
 @contextlib.contextmanager
@@ -108,11 +124,15 @@ class _Runner(train_lib.OrbitExperimentRunner):
     same next checkpoint step, so the same collectives).
     """
 
+    def __init__(self, *, resume_from: str | None, **kwargs):
+        self._resume_from = resume_from   # the chief's newest checkpoint that reads
+        super().__init__(**kwargs)
+
     def _maybe_build_checkpoint_manager(self):
         manager = super()._maybe_build_checkpoint_manager()
         if manager is None or self.strategy.extended.should_checkpoint:
             return manager
-        latest = tf.train.latest_checkpoint(self.model_dir)
+        latest = self._resume_from
         if latest is None:
             return manager
         for source in tf.io.gfile.glob(latest + ".*"):

@@ -82,8 +82,9 @@ CLAIM_ATTEMPTS = 100
 
 def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME,
            version: int | None = None, figures: dict | None = None,
-           operating_point: OperatingPoint | None = None) -> epath.Path:
-    """Exports the latest checkpoint of model_dir.
+           operating_point: OperatingPoint | None = None, checkpoint: str | os.PathLike | None = None
+           ) -> epath.Path:
+    """Exports the latest checkpoint of model_dir (or the one given).
 
     Args:
         model_dir: the training model_dir.
@@ -93,12 +94,14 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
         figures: validation figures kept in the metadata (retina-tf cycle compares them).
         operating_point: the thresholds lesions are reported from (operating_point.read_operating_point);
             default the paper's 0.35 for every type.
+        checkpoint: a checkpoint prefix of model_dir; default the latest, which must read (UserError naming it
+            and the newest that reads otherwise).
 
     Returns:
         The new version folder.
     """
     operating_point = operating_point or default_operating_point()
-    trained = trained_model(model_dir)
+    trained = trained_model(model_dir, checkpoint=checkpoint)
     model_base = storage.path(export_base) / model_name
     if version is not None:
         _refuse_existing(model_base / str(version))

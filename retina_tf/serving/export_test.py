@@ -4,6 +4,7 @@ normalisation equal to the library's, and one-line reasons for photographs it re
 import json
 import os
 import pathlib
+import re
 import socket
 import struct
 import subprocess
@@ -294,6 +295,27 @@ def test_the_staging_folder_of_a_killed_export_is_removed_by_the_next_one(racing
         _version(folder, b"half")
     racing_export()
     assert not abandoned.exists() and running.exists() and elsewhere.exists()
+
+
+def test_an_unreadable_latest_checkpoint_is_refused_naming_the_newest_that_reads(tmp_path, monkeypatch, capsys):
+    """As a VM preempted mid-write leaves it: the data of ckpt-2 truncated, an intact ckpt-1 beside it."""
+    model_dir, base = tmp_path / "model", tmp_path / "export"
+    train_utils.serialize_config(layered_params([SMOKE_CPU]), str(model_dir))
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(1))
+    first, latest = (checkpoint.save(str(model_dir / "ckpt")) for _ in range(2))
+    [data] = model_dir.glob("ckpt-2.data-*")
+    data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    assert cli.main(["export", "--model-dir", str(model_dir), "--export-base", str(base)]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"retina-tf export: error: {latest}: the latest checkpoint of {model_dir} does not read "
+                        rf"\([^\n]+\); the newest that reads is {first}: pass it with --checkpoint\n", err), err
+    assert not base.exists()
+
+    monkeypatch.setattr(export, "FundusDetectionModule", _UntracedModule)
+    assert cli.main(["export", "--model-dir", str(model_dir), "--export-base", str(base), "--checkpoint", latest]) == 1
+    assert capsys.readouterr().err.startswith(f"retina-tf export: error: {latest}: the checkpoint does not read (")
+    assert cli.main(["export", "--model-dir", str(model_dir), "--export-base", str(base), "--checkpoint", first]) == 0
+    assert json.loads((base / "retina" / "1" / "assets.extra" / METADATA_FILE).read_text())["checkpoint"] == first
 
 
 @pytest.mark.slow   # two real exports at once: minutes on 2 shared cores
