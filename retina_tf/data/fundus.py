@@ -102,17 +102,22 @@ def photograph_size(data: tf.Tensor, max_side: int = 8192, max_pixels: int | Non
       label: scalar string put before each refusal's message.
 
     Returns:
-      [2] int64: height, width in pixels (a PNG header cut short reads as 0 and is refused).
+      [2] int64: height, width in pixels.
 
     Raises:
-      tf.errors.InvalidArgumentError: not a JPEG or PNG, or a size out of bounds (check_size).
+      tf.errors.InvalidArgumentError: not a JPEG or PNG, a PNG cut short before its size, or a size out of
+        bounds (check_size).
     """
     data = tf.convert_to_tensor(data, tf.string)
     head = tf.strings.substr(data, 0, 8)
     is_jpeg = tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff")
     is_png = tf.equal(head, b"\x89PNG\r\n\x1a\n")
-    checks = [check_in_order([(tf.logical_or(is_jpeg, is_png), "not a JPEG or PNG photograph ({} bytes)",
-                               (tf.strings.length(data),))], label)]
+    length = tf.strings.length(data)
+    # A PNG's size is in its IHDR chunk, bytes 16..24; cut short, reading there would fail with an error that
+    # quotes the bytes, which Python cannot decode as text.
+    checks = [check_in_order([(tf.logical_or(is_jpeg, is_png), "not a JPEG or PNG photograph ({} bytes)", (length,)),
+                              (tf.logical_or(is_jpeg, length >= _PNG_HEADER_BYTES),
+                               "not a complete PNG photograph ({} bytes)", (length,))], label)]
     with tf.control_dependencies(checks):
         size = tf.cond(is_jpeg, lambda: _jpeg_size(data), lambda: _png_size(data))
     with tf.control_dependencies([check_size(size, label, max_side, max_pixels)]):
@@ -179,10 +184,12 @@ def _jpeg_size(data):
     return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
 
 
+_PNG_HEADER_BYTES = 24   # signature, IHDR length and type, width, height
+
+
 def _png_size(data):
     # IHDR: width and height as big-endian uint32 at bytes 16..24.
-    raw = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8)
-    raw = tf.cast(tf.pad(raw, [[0, 8 - tf.shape(raw)[0]]]), tf.int64)
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8), tf.int64)
     width = raw[0] * 2**24 + raw[1] * 2**16 + raw[2] * 2**8 + raw[3]
     height = raw[4] * 2**24 + raw[5] * 2**16 + raw[6] * 2**8 + raw[7]
     return tf.stack([height, width])

@@ -99,6 +99,8 @@ def _png_with_size(width, height):
     (b"\xff\xd8\xff\xe0 truncated jpeg", "JPEG"),
     (_png_with_size(20000, 20000), "photograph is 20000 x 20000 pixels; the largest accepted side is 8192"),
     (_encode(np.full((200, 300), 128, np.uint8)), "grayscale photograph (1 channel(s))"),
+    (b"\x89PNG\r\n\x1a\n", "not a complete PNG photograph (8 bytes)"),   # the signature alone
+    (_png_with_size(640, 480)[:23], "not a complete PNG photograph (23 bytes)"),   # cut inside its size
 ])
 def test_bad_bytes_are_refused_with_a_clear_message(data, message):
     with pytest.raises(tf.errors.InvalidArgumentError) as raised:

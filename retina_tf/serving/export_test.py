@@ -51,6 +51,7 @@ BAD_REQUESTS = {
                   "grayscale photograph (1 channel(s)); a colour RGB fundus photograph is required"),
     "good and bad in one batch": (lambda good: [good, b"GIF89a\x01\x00\x01\x00"],
                                   "photographs[1]: not a JPEG or PNG photograph (10 bytes)"),
+    "PNG signature alone": (lambda good: [b"\x89PNG\r\n\x1a\n"], "not a complete PNG photograph (8 bytes)"),
     "corrupt JPEG": (lambda good: [good[:len(good) // 2]],   # an interrupted upload
                      "jpeg::Uncompress failed. Invalid JPEG data or crop window."),
 }
