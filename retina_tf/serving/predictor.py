@@ -24,7 +24,7 @@ class SavedModelPredictor:
 
     Raises:
       UserError: no such folder or no SavedModel there, a SavedModel that does not load, or one without both
-        signatures of protocol.SIGNATURES.
+        signatures of protocol.SIGNATURES or without the outputs of protocol.OUTPUT_KEYS.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -36,6 +36,11 @@ class SavedModelPredictor:
         missing = [name for name in protocol.SIGNATURES if name not in self._model.signatures]
         if missing:
             raise UserError(f"{self.path}: not a retina-tf export (no signature {', '.join(missing)})")
+        for name in protocol.SIGNATURES:
+            outputs = self._model.signatures[name].structured_outputs
+            if missing := [key for key in protocol.OUTPUT_KEYS if key not in outputs]:
+                raise UserError(f"{self.path}: not a retina-tf export (signature {name} lacks the output(s) "
+                                f"{', '.join(missing)})")
         self.metadata = model_base.export_metadata(self.path)
         self.version = int(self.path.name) if self.path.name.isdigit() else 0
 
