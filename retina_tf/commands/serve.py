@@ -6,6 +6,7 @@ within the grace period, and exits 0 (a second signal stops it at once).
 
 import pathlib
 import signal
+import sys
 import threading
 
 from retina_tf.commands import arguments
@@ -78,4 +79,8 @@ def _tls_files(args) -> tuple[bytes | None, bytes | None]:
     for path in (args.tls_cert, args.tls_key):
         if not path.is_file():
             raise UserError(f"{path}: no such file")
+    mode = args.tls_key.stat().st_mode & 0o777
+    if mode & 0o077:   # as ssh says of a private key others can read
+        print(f"retina-tf serve: warning: {args.tls_key}: the TLS private key is open to other users (mode "
+              f"{mode:04o}); chmod 600 it", file=sys.stderr, flush=True)
     return args.tls_cert.read_bytes(), args.tls_key.read_bytes()

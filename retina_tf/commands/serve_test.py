@@ -64,3 +64,18 @@ def test_sigterm_drains_the_requests_in_flight_then_exits_0(exported, photograph
     assert len(refusals) == 1 and refusals[0] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     assert capsys.readouterr().out.splitlines()[-1] == (
         "retina-tf serve: SIGTERM: stopped, requests in flight given up to 25 s")
+
+
+def test_a_tls_key_other_users_can_read_is_named_in_a_warning(tmp_path, capsys):
+    certificate, key = tmp_path / "server.crt", tmp_path / "server.key"
+    certificate.write_text("not a PEM certificate")
+    key.write_text("not a PEM key")
+    arguments = ["serve", "--export-base", str(tmp_path / "base"), "--port", "0", "--tls-cert", str(certificate),
+                 "--tls-key", str(key)]
+    for mode, warned in ((0o666, True), (0o640, True), (0o600, False)):
+        key.chmod(mode)
+        assert cli.main(arguments) == 1   # the pair is no PEM: refused after the warning
+        lines = capsys.readouterr().err.splitlines()
+        warning = (f"retina-tf serve: warning: {key}: the TLS private key is open to other users (mode {mode:04o}); "
+                   "chmod 600 it")
+        assert (lines[0] == warning) == warned and len(lines) == 1 + warned, lines
