@@ -8,6 +8,7 @@ to repeat after a crash: training restarts from its last checkpoint,
 evaluation only reads, and an export appears atomically or not at all.
 """
 
+import json
 import os
 
 from official.core import config_definitions as cfg
@@ -18,14 +19,34 @@ from retina_tf.evaluation import report
 from retina_tf.serving.export import export
 from retina_tf.serving.model_base import latest_export
 from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
-from retina_tf.utils import storage
+from retina_tf.utils import locks, storage
 
 METRIC = "paper_mAP50"
 
 
 def run_cycle(params: cfg.ExperimentConfig, model_dir: str | os.PathLike, export_base: str | os.PathLike,
               model_name: str = DEFAULT_MODEL_NAME, verbose: bool = False) -> str:
-    """Runs one cycle and returns its summary line (verbose: orbit's output instead of a progress line)."""
+    """Runs one cycle and returns its summary line (verbose: orbit's output instead of a progress line).
+
+    A cycle holds a lock file in model_dir, one per worker of a cluster: a second cycle started while one
+    runs (a scheduler without flock) does nothing and says so.
+    """
+    model_dir = storage.path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with locks.held(model_dir / _lock_name()):
+            return _cycle(params, model_dir, export_base, model_name, verbose)
+    except locks.LockHeld as held:
+        return f"cycle: another cycle is running on this model_dir: {held}; nothing done"
+
+
+def _lock_name() -> str:
+    """cycle.lock; under a cluster (TF_CONFIG) one per task, since every worker runs the cycle."""
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task")
+    return f"cycle-{task['type']}-{task['index']}.lock" if task else "cycle.lock"
+
+
+def _cycle(params, model_dir, export_base, model_name, verbose) -> str:
     trained = train(params, model_dir, mode="train", verbose=verbose)
     if not trained.is_chief:   # multi-worker: one worker validates and exports
         return f"cycle: step {trained.step}/{trained.train_steps}; the chief validates and exports"
