@@ -12,17 +12,28 @@ import sys
 from absl import logging
 
 from retina_tf import configs
-from retina_tf.serving.protocol import DEFAULT_MODEL_NAME
+from retina_tf.serving import protocol
 from retina_tf.utils import storage
 from retina_tf.utils.errors import UserError
 
 
-def experiment_file(text):
-    """--config's type: a path or a shipped name; anything else is a usage error, before TensorFlow loads."""
-    try:
-        return configs.experiment_file(text)
-    except UserError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
+def _checked(check, name: str, convert=str):
+    """An argparse type from a check that raises UserError: a bad value is a usage error, before TensorFlow
+    loads (a value convert cannot take is argparse's own "invalid <name> value")."""
+    def parse(text):
+        value = convert(text)
+        try:
+            return check(value)
+        except UserError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+
+    parse.__name__ = name
+    return parse
+
+
+experiment_file = _checked(configs.experiment_file, "experiment file")   # a path or a shipped name
+model_name = _checked(protocol.checked_model_name, "model name")
+version = _checked(protocol.checked_version, "version", int)
 
 
 def add_experiment_config(parser, required: bool, default_help: str = ""):
@@ -87,7 +98,8 @@ def add_export_base(parser, help_text: str = "TF Serving's model base path"):
 
 
 def add_model_name(parser, help_text: str = "model name"):
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"{help_text} (default {DEFAULT_MODEL_NAME})")
+    parser.add_argument("--model-name", type=model_name, default=protocol.DEFAULT_MODEL_NAME,
+                        help=f"{help_text}: letters, digits, -, _ and . (default {protocol.DEFAULT_MODEL_NAME})")
 
 
 class _RenamedTo(argparse.Action):

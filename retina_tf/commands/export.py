@@ -9,7 +9,8 @@ def add_arguments(parser):
     arguments.add_checkpoint(parser)
     arguments.add_export_base(parser)
     arguments.add_model_name(parser)
-    parser.add_argument("--version", type=int, help="version number (default: the next free integer)")
+    parser.add_argument("--version", type=arguments.version,
+                        help="version number, from 1 (default: the next free one)")
     parser.add_argument("--operating-point", type=storage.path, metavar="FILE",
                         help="operating_point.json of retina-tf evaluate --split validation: the score per lesion "
                              "type from which lesions are reported (default: the paper's 0.35 for both)")

@@ -41,6 +41,27 @@ def test_the_old_config_of_a_dataset_still_works_with_a_note(command, capsys):
     assert cli.build_parser().parse_args([command, *required, "--dataset-config", "x"]).dataset_config == "x"
 
 
+@pytest.mark.parametrize("command, option, value, message", [
+    ("export", "--version", "-3", "version -3: a version is a positive integer (TF Serving loads 1, 2, ...)"),
+    ("export", "--version", "0", "version 0: a version is a positive integer (TF Serving loads 1, 2, ...)"),
+    ("export", "--version", "three", "invalid version value: 'three'"),
+    ("export", "--model-name", "../../escaped", "model name '../../escaped': a model name is one folder of the "
+                                                "export base, of letters, digits, -, _ and . (not . or ..)"),
+    ("serve", "--model-name", "../../../etc", "model name '../../../etc': a model name is one folder of the "
+                                              "export base, of letters, digits, -, _ and . (not . or ..)"),
+    ("serve", "--model-name", "..", "model name '..': a model name is one folder of the "
+                                    "export base, of letters, digits, -, _ and . (not . or ..)"),
+])
+def test_versions_and_model_names_that_would_leave_the_export_base_are_refused(
+        command, option, value, message, tmp_path, capsys):
+    required = {"export": ["--model-dir", str(tmp_path / "model")], "serve": []}[command]
+    with pytest.raises(SystemExit) as raised:
+        cli.main([command, *required, "--export-base", str(tmp_path / "base"), f"{option}={value}"])
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"retina-tf {command}: error: argument {option}: {message}"
+    assert not list(tmp_path.iterdir())
+
+
 def test_synth_writes_an_e_ophtha_tree(tmp_path, capsys):
     assert cli.main(["synth", "--out", str(tmp_path), "--exudates", "2", "--microaneurysms", "2",
                      "--healthy", "1", "--shared", "1", "--size", "160x106"]) == 0

@@ -51,9 +51,12 @@ from retina_tf.serving.protocol import (
     METADATA_FILE,
     PHOTOGRAPHS_INPUT,
     WARMUP_FILE,
+    checked_model_name,
+    checked_version,
 )
 from retina_tf.utils import console, storage
 from retina_tf.utils.errors import UserError
+from retina_tf.utils.locks import process_running
 
 
 def warmup_photograph(size: int = 1024) -> bytes:
@@ -100,6 +103,9 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
     Returns:
         The new version folder.
     """
+    checked_model_name(model_name)   # before anything is read: the export must stay in its base
+    if version is not None:
+        checked_version(version)
     operating_point = operating_point or default_operating_point()
     trained = trained_model(model_dir, checkpoint=checkpoint)
     model_base = storage.path(export_base) / model_name
@@ -165,18 +171,8 @@ def _remove_abandoned_staging(model_base: epath.Path):
     ours = re.compile(re.escape(f"{STAGING_PREFIX}{socket.gethostname()}-") + r"(\d+)-[0-9a-f]{8}")
     for folder in model_base.glob(f"{STAGING_PREFIX}*") if model_base.is_dir() else ():
         found = ours.fullmatch(folder.name)
-        if found and not _running(int(found[1])):
+        if found and not process_running(int(found[1])):
             folder.rmtree(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)   # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # another user's
-        pass
-    return True
 
 
 def publish(staging: epath.Path, target: epath.Path, copy: bool | None = None):

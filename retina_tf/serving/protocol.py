@@ -4,9 +4,12 @@ TF Serving's own conventions where it has them: `serving_default`, the
 model base's numeric version folders, assets.extra/tf_serving_warmup_requests.
 """
 
-from retina_tf.utils.errors import UserError
+import re
+
+from retina_tf.utils.errors import UserError, shown
 
 DEFAULT_MODEL_NAME = "retina"
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 DEFAULT_SIGNATURE = "serving_default"    # encoded JPEG/PNG photographs -> lesions
 NORMALISED_SIGNATURE = "normalised"      # already normalised uint8 images -> lesions
@@ -41,6 +44,30 @@ MAX_BATCH_PIXELS = 50_000_000
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MESSAGE_OPTIONS = (("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES))
+
+
+def checked_model_name(name: str) -> str:
+    """A model name that is one folder of the export base, as TF Serving names models: letters, digits, -, _
+    and ., not . or .. (which would leave the base).
+
+    Raises:
+      UserError: naming the name (cut short) and the rule.
+    """
+    if not _MODEL_NAME.fullmatch(name) or name in (".", ".."):
+        raise UserError(f"model name {shown(name)}: a model name is one folder of the export base, of letters, "
+                        "digits, -, _ and . (not . or ..)")
+    return name
+
+
+def checked_version(version: int) -> int:
+    """A version folder TF Serving loads: a positive integer.
+
+    Raises:
+      UserError: naming the version.
+    """
+    if version < 1:
+        raise UserError(f"version {version}: a version is a positive integer (TF Serving loads 1, 2, ...)")
+    return version
 
 
 class PhotographRejected(UserError):

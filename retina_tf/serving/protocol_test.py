@@ -106,3 +106,29 @@ def test_a_message_beyond_the_limit_is_refused(echo_target):
     with pytest.raises(grpc.RpcError) as raised:
         _echo(echo_target, payload, protocol.MESSAGE_OPTIONS)
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize("name", ["retina", "retina-v2.1_EX", "a"])
+def test_a_model_name_of_tf_servings_characters_is_taken(name):
+    assert protocol.checked_model_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../escaped", "a/b", "/etc", "retina model", "rétine", "a\\b"])
+def test_a_model_name_that_is_not_one_folder_of_the_base_is_refused(name):
+    with pytest.raises(UserError, match="a model name is one folder of the export base"):
+        protocol.checked_model_name(name)
+
+
+def test_a_refused_model_name_is_shown_cut_short():
+    with pytest.raises(UserError) as raised:
+        protocol.checked_model_name("/" * 100_000)
+    assert len(str(raised.value)) < 300 and "(100000 characters)" in str(raised.value)
+
+
+@pytest.mark.parametrize("version, taken", [(1, True), (7, True), (0, False), (-3, False)])
+def test_versions_are_positive_integers(version, taken):
+    if taken:
+        assert protocol.checked_version(version) == version
+    else:
+        with pytest.raises(UserError, match=f"^version {version}: a version is a positive integer"):
+            protocol.checked_version(version)

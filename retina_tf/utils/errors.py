@@ -7,6 +7,12 @@ class UserError(Exception):
     """A problem the user can fix (bad path, bad input); printed whole, without a traceback."""
 
 
+def shown(text: str, limit: int = 64) -> str:
+    """text quoted for a message and cut to limit characters: an error must not repeat a request's megabytes
+    (gRPC refuses an answer whose status details pass its metadata limit)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 _BYTES_LITERAL = re.compile(r"^b['\"](.*)['\"]$")
 _OP_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$")
 
