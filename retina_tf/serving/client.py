@@ -3,9 +3,11 @@
 Encoded JPEG/PNG photographs go out; `PhotographLesions` come back, the same
 records the local predictor makes, each lesion marked reported or not by the
 operating point the served model answers with. Each call has a deadline. Only
-UNAVAILABLE (the server down, restarting or not listening yet) is retried,
-with exponential backoff: every other failure would fail again the same
-way. Failures end as UserErrors that say what to fix.
+UNAVAILABLE (the server down, restarting or not listening yet) and
+RESOURCE_EXHAUSTED (its queue full for now; gRPC also counts a request
+answered a moment ago until its thread is done) are retried, with
+exponential backoff: every other failure would fail again the same way.
+Failures end as UserErrors that say what to fix.
 """
 
 import time
@@ -25,6 +27,10 @@ from retina_tf.serving.protocol import (
 )
 from retina_tf.utils.errors import UserError
 
+# What passes: retried, then said like this.
+_PASSING = {grpc.StatusCode.UNAVAILABLE: "cannot reach the model server at {target}",
+            grpc.StatusCode.RESOURCE_EXHAUSTED: "the model server at {target} is busy"}
+
 
 class RetinaClient:
     """One model server, one channel; share it between threads (gRPC channels are thread-safe).
@@ -33,8 +39,8 @@ class RetinaClient:
       target: the server's host:port.
       model_name: the served model's name (TF Serving's model_config name).
       timeout: each call's deadline, in seconds.
-      retries: further tries after an UNAVAILABLE answer, `backoff` seconds before the first and twice as
-        long before each next one.
+      retries: further tries after an UNAVAILABLE or RESOURCE_EXHAUSTED answer, `backoff` seconds before the
+        first and twice as long before each next one.
       tls: talk TLS, trusting the system's roots.
       root_certificates: PEM bytes for a server with a private CA (TLS; the system's roots otherwise).
       backoff: seconds before the first retry.
@@ -98,11 +104,12 @@ class RetinaClient:
             try:
                 return self._stub.Predict(request, timeout=self.timeout)
             except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                code = error.code()
+                if code not in _PASSING:
                     raise self._user_error(error) from error
             if attempt + 1 < tries:
                 time.sleep(self.backoff * 2**attempt)
-        raise UserError(f"cannot reach the model server at {self.target} (UNAVAILABLE) after {tries} "
+        raise UserError(f"{_PASSING[code].format(target=self.target)} ({code.name}) after {tries} "
                         f"{'try' if tries == 1 else 'tries'}")
 
     def _user_error(self, error: grpc.RpcError) -> UserError:

@@ -10,11 +10,14 @@ one-line reason, anything else INTERNAL, and no failed request stops the
 server. Like TF Serving it loads the highest version and replays the
 export's warm-up requests before it answers. Unlike gRPC's default it owns
 its port alone; it runs WORKERS requests at once and queues up to
-MAX_REQUESTS (beyond: RESOURCE_EXHAUSTED); TLS is optional.
+MAX_REQUESTS (beyond: RESOURCE_EXHAUSTED), dropping a queued request whose
+client has given up (cancelled, or past its deadline) before it runs; TLS
+is optional.
 """
 
 import logging
 import os
+import threading
 from concurrent import futures
 
 import grpc
@@ -30,11 +33,13 @@ from retina_tf.serving.protocol import (
     MESSAGE_OPTIONS,
     WARMUP_FILE,
     PhotographRejected,
+    checked_model_name,
 )
 from retina_tf.utils import storage
-from retina_tf.utils.errors import UserError, describe
+from retina_tf.utils.errors import UserError, describe, shown
 
 _LOG = logging.getLogger(__name__)
+_MAX_DETAILS = 1000   # characters; gRPC refuses metadata over 8 kB by default
 
 
 class _Refusal(Exception):
@@ -46,6 +51,11 @@ class _Refusal(Exception):
         self.message = message
 
 
+def _details(message: str) -> str:
+    """A status's details cut to what gRPC carries: what an error repeats from a request can be megabytes."""
+    return message if len(message) <= _MAX_DETAILS else f"{message[:_MAX_DETAILS]}..."
+
+
 class ModelService:
     """PredictionService for one loaded model.
 
@@ -53,16 +63,34 @@ class ModelService:
     no tf.Example signatures for them.
     """
 
-    def __init__(self, predictor, model_name: str):
+    def __init__(self, predictor, model_name: str, workers: int):
         self._predictor = predictor
         self._name = model_name
+        self._workers = threading.Semaphore(workers)   # the model runs this many requests at once
 
     # gRPC's method names.
     def Predict(self, request, context):
-        return self._answer(self._predict, request, context)
+        if not self._wait_for_a_worker(context):
+            return predict_pb2.PredictResponse()   # nobody is left to read it
+        try:
+            return self._answer(self._predict, request, context)
+        finally:
+            self._workers.release()
 
     def GetModelMetadata(self, request, context):
         return self._answer(self._metadata, request, context)
+
+    def _wait_for_a_worker(self, context) -> bool:
+        """Holds a queued request until a worker is free; False, with no worker taken, once its client has gone
+        (cancelled, or its deadline passed): an abandoned request never runs, and its place in the queue is
+        given back at once."""
+        while not self._workers.acquire(timeout=_QUEUE_POLL_SECONDS):
+            if not context.is_active():
+                return False
+        if context.is_active():
+            return True
+        self._workers.release()
+        return False
 
     def _unimplemented(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "only Predict and GetModelMetadata are served")
@@ -88,16 +116,16 @@ class ModelService:
         try:
             return handler(request)
         except _Refusal as refusal:
-            context.abort(refusal.code, refusal.message)
+            context.abort(refusal.code, _details(refusal.message))
         except Exception as error:
             _LOG.exception("request failed")
-            context.abort(grpc.StatusCode.INTERNAL, describe(error))
+            context.abort(grpc.StatusCode.INTERNAL, _details(describe(error)))
 
     def _check_model(self, spec):
         if spec.name != self._name:
-            raise _Refusal(grpc.StatusCode.NOT_FOUND, f"model '{spec.name}' not found")
+            raise _Refusal(grpc.StatusCode.NOT_FOUND, f"model {shown(spec.name)} not found")
         if spec.HasField("version") and spec.version.value != self._predictor.version:
-            raise _Refusal(grpc.StatusCode.NOT_FOUND, f"model '{spec.name}' version {spec.version.value} not "
+            raise _Refusal(grpc.StatusCode.NOT_FOUND, f"model {shown(spec.name)} version {spec.version.value} not "
                                                       f"found (serving version {self._predictor.version})")
 
     def _fill_spec(self, spec, signature_name: str = ""):
@@ -110,11 +138,11 @@ class ModelService:
 
         signatures = self._predictor.signatures
         if signature_name not in signatures:
-            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"signature '{signature_name}' not found; the "
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"signature {shown(signature_name)} not found; the "
                                                              f"model has {', '.join(sorted(signatures))}")
         specs = signatures[signature_name].structured_input_signature[1]
         if set(input_protos) != set(specs):
-            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"signature '{signature_name}' takes input(s) "
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"signature {shown(signature_name)} takes input(s) "
                                                              f"{sorted(specs)}, got {sorted(input_protos)}")
         tensors = {}
         for key, spec in specs.items():
@@ -166,11 +194,13 @@ class ModelService:
         return response
 
 
-# One photograph request at a time per worker thread: TensorFlow already spreads one across the cores, and
-# memory grows with every request running at once (benchmarks/serving_memory.py). The queue beyond them is
-# answered RESOURCE_EXHAUSTED, and holds at most MAX_MESSAGE_BYTES a request.
+# WORKERS requests run the model at once: TensorFlow already spreads one across the cores, and memory grows
+# with every request running at once (benchmarks/serving_memory.py). Each of the others admitted waits in a
+# thread of its own, holding at most MAX_MESSAGE_BYTES, and leaves the queue as soon as its client gives up;
+# beyond MAX_REQUESTS, RESOURCE_EXHAUSTED.
 WORKERS = 2
 MAX_REQUESTS = 8   # running and queued
+_QUEUE_POLL_SECONDS = 0.05   # how soon a queued request sees that its client has gone
 
 
 def start_server(export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME, port: int = 0,
@@ -183,7 +213,8 @@ def start_server(export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL
     The port is taken first, so a port in use is refused before the model loads: gRPC's SO_REUSEPORT,
     which would let a second server share it and split the requests, is off.
     """
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), maximum_concurrent_rpcs=max_requests,
+    checked_model_name(model_name)   # one folder of the export base, nothing outside it
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_requests), maximum_concurrent_rpcs=max_requests,
                          options=(*MESSAGE_OPTIONS, ("grpc.so_reuseport", 0)))
     address = f"{host}:{port}"
     try:
@@ -196,7 +227,7 @@ def start_server(export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL
         raise UserError(f"cannot listen on {address}: the port is taken or the address is not "
                         f"this machine's{tls}") from error
     try:
-        service = ModelService(SavedModelPredictor(storage.path(export_base) / model_name), model_name)
+        service = ModelService(SavedModelPredictor(storage.path(export_base) / model_name), model_name, workers)
         service.warm_up()
     except BaseException:
         server.stop(None)   # gives the port back

@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -43,9 +44,9 @@ def _request(photographs, model_name="retina", signature_name="", **inputs):
     return request
 
 
-def _refusal(stub, request) -> grpc.RpcError:
+def _refusal(stub, request, timeout: float = 60) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as raised:
-        stub.Predict(request, timeout=60)
+        stub.Predict(request, timeout=timeout)
     return raised.value
 
 
@@ -97,6 +98,17 @@ def test_a_wrong_input_type_is_invalid_argument(stub):
     error = _refusal(stub, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "input 'photographs' must be string of shape (None,), got float32 of shape [1, 4]"
+
+
+@pytest.mark.parametrize("request_kwargs, code, echoed", [
+    ({"model_name": "x" * 100_000}, grpc.StatusCode.NOT_FOUND, "model 'xxxx"),
+    ({"signature_name": "y" * 100_000}, grpc.StatusCode.INVALID_ARGUMENT, "signature 'yyyy"),
+])
+def test_a_refusal_repeats_only_the_start_of_a_huge_name(stub, photograph_bytes, request_kwargs, code, echoed):
+    """Echoed whole, a 100 kB name would pass gRPC's metadata limit: RESOURCE_EXHAUSTED instead of the reason."""
+    error = _refusal(stub, _request(photograph_bytes[:1], **request_kwargs))
+    assert error.code() == code and error.details().startswith(echoed), error.details()[:200]
+    assert "(100000 characters)" in error.details() and len(error.details()) < 300
 
 
 def test_a_wrong_version_is_not_found(stub, served, photograph_bytes):
@@ -176,7 +188,12 @@ def test_requests_over_the_concurrency_limit_are_resource_exhausted(exported, ph
             assert entered.wait(60)
             error = _refusal(stub, _request(photograph_bytes[:1]))
             assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            release.set()
+            with RetinaClient(f"127.0.0.1:{port}", retries=0) as client:
+                with pytest.raises(UserError, match=r" is busy \(RESOURCE_EXHAUSTED\) after 1 try$"):
+                    client.predict(photograph_bytes[:1])
+            with RetinaClient(f"127.0.0.1:{port}", retries=6, backoff=0.1) as client:   # up to 6.3 s of retries
+                threading.Timer(0.5, release.set).start()
+                assert client.predict(photograph_bytes[:1])[0].width == 480   # once the first is done
             assert first.result().outputs["num_lesions"]
     finally:
         server.stop(None)
@@ -206,5 +223,37 @@ def test_tls_serves_the_client_that_trusts_the_certificate(exported, photograph_
         with RetinaClient(f"localhost:{port}", retries=0, timeout=10) as plaintext:
             with pytest.raises(UserError, match="UNAVAILABLE"):
                 plaintext.predict(photograph_bytes[:1])
+    finally:
+        server.stop(None)
+
+
+def test_requests_abandoned_in_the_queue_never_run_and_give_their_place_back(
+        exported, photograph_bytes, blocked_predictions, monkeypatch):
+    entered, release = blocked_predictions
+    release.set()
+    server, port = grpc_server.start_server(exported.export_base, workers=1, max_requests=3)   # warms up unblocked
+    release.clear()
+    entered.clear()
+    runs = []
+    blocked_run = SavedModelPredictor.run
+    monkeypatch.setattr(SavedModelPredictor, "run", lambda self, *args: runs.append(1) or blocked_run(self, *args))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            first = stub.Predict.future(_request(photograph_bytes[:1]), timeout=60)
+            assert entered.wait(60)   # the one worker is busy: what follows waits in the queue
+            abandoned = [stub.Predict.future(_request(photograph_bytes[:1]), timeout=0.5) for _ in range(2)]
+            for future in abandoned:
+                assert future.exception(10).code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            # Their places are given back while the worker is still busy: a new request is queued, not refused.
+            deadline, code = time.monotonic() + 10, None
+            while code != grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() < deadline:
+                code = _refusal(stub, _request(photograph_bytes[:1]), timeout=0.3).code()
+                assert code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED), code
+            assert code == grpc.StatusCode.DEADLINE_EXCEEDED, "the abandoned requests still hold the queue"
+            release.set()
+            assert first.result(60).outputs["num_lesions"]
+            time.sleep(0.5)   # what would have run after the first has had its chance
+            assert len(runs) == 1, f"{len(runs)} requests ran; only the first was still awaited"
     finally:
         server.stop(None)
