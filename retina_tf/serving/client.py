@@ -27,7 +27,7 @@ from retina_tf.serving.protocol import (
 )
 from retina_tf.utils.errors import UserError
 
-# What passes: retried, then said like this.
+# Answers that time may change: retried, then named this way once the retries are spent.
 _PASSING = {grpc.StatusCode.UNAVAILABLE: "cannot reach the model server at {target}",
             grpc.StatusCode.RESOURCE_EXHAUSTED: "the model server at {target} is busy"}
 

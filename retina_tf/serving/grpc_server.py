@@ -39,7 +39,7 @@ from retina_tf.utils import storage
 from retina_tf.utils.errors import UserError, describe, shown
 
 _LOG = logging.getLogger(__name__)
-_MAX_DETAILS = 1000   # characters; gRPC refuses metadata over 8 kB by default
+_MAX_DETAILS = 1000   # characters; gRPC drops a status whose metadata passes its 16 kB hard limit
 
 
 class _Refusal(Exception):
