@@ -81,8 +81,8 @@ def add_model_dir(parser, required: bool, help_text: str):
 
 def add_checkpoint(parser):
     parser.add_argument("--checkpoint", type=storage.path, metavar="PREFIX",
-                        help="a checkpoint of --model-dir, e.g. <model_dir>/ckpt-3 (default: the latest, refused "
-                             "with the newest one that reads named if it does not read)")
+                        help="a checkpoint of --model-dir, e.g. <model_dir>/ckpt-3 (default: the latest; one "
+                             "that does not read stops the command, which names the newest that does)")
 
 
 def add_data_dir(parser, required: bool, help_text: str):
