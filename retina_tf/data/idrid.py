@@ -118,9 +118,11 @@ def scan(manual_dir: pathlib.Path | str) -> list[Photograph]:
 def _scan_part(root: pathlib.Path, part: str, folder: str) -> tuple[list[Photograph], list[str]]:
     images = root / PHOTOGRAPHS / folder
     found = [path for path in sorted(images.glob("*")) if path.suffix.lower() in (".jpg", ".jpeg")]
-    problems = [problem for problem in map(eophtha.misnamed, found) if problem]
-    paths = {path.stem: path for path in found if not eophtha.misnamed(path)}
-    problems += [] if found else [f"{images}: no photograph (IDRiD_NN.jpg) found"]
+    misnamed = {path: eophtha.misnamed(path) for path in found}
+    problems = [problem for problem in misnamed.values() if problem]
+    if not found:
+        problems.append(f"{images}: no photograph (IDRiD_NN.jpg) found")
+    paths = {path.stem: path for path in found if not misnamed[path]}
     problems += [f"{paths[stem]}: not an IDRiD photograph name (IDRiD_NN.jpg)"
                  for stem in paths if not _PHOTOGRAPH_NAME.match(stem)]
     masks: dict[str, dict[str, pathlib.Path]] = {}
