@@ -191,7 +191,7 @@ def test_requests_over_the_concurrency_limit_are_resource_exhausted(exported, ph
             with RetinaClient(f"127.0.0.1:{port}", retries=0) as client:
                 with pytest.raises(UserError, match=r" is busy \(RESOURCE_EXHAUSTED\) after 1 try$"):
                     client.predict(photograph_bytes[:1])
-            with RetinaClient(f"127.0.0.1:{port}", retries=6, backoff=0.1) as client:   # up to 6.3 s of retries
+            with RetinaClient(f"127.0.0.1:{port}", retries=8, backoff=0.1) as client:   # up to 25.5 s of retries
                 threading.Timer(0.5, release.set).start()
                 assert client.predict(photograph_bytes[:1])[0].width == 480   # once the first is done
             assert first.result().outputs["num_lesions"]
