@@ -34,7 +34,8 @@ PARAMS_FILE = "params.yaml"
 
 
 def layered_params(config_files, params_override=()) -> cfg.ExperimentConfig:
-    """Registered defaults, then each YAML file, then each override; unresolved and unlocked."""
+    """Registered defaults, then each YAML file, then each override (field=value text, YAML text or a nested
+    dict); unresolved and unlocked."""
     params = exp_factory.get_exp_config(EXPERIMENT)
     for path in config_files:
         if not tf.io.gfile.exists(str(path)):
@@ -45,7 +46,7 @@ def layered_params(config_files, params_override=()) -> cfg.ExperimentConfig:
     return params
 
 
-def _layer(params, layer: str, where: str):
+def _layer(params, layer: str | dict, where: str):
     """params with one YAML file or field=value override applied strictly, each field it sets checked by
     name and type (where: how a message names the layer)."""
     fields = _set_fields(params, _fields_of(layer, where), where)
@@ -58,9 +59,11 @@ def _layer(params, layer: str, where: str):
     return params
 
 
-def _fields_of(layer: str, where: str) -> dict:
+def _fields_of(layer: str | dict, where: str) -> dict:
     """The nested mapping a layer sets, parsed as Model Garden parses it (its values are read from the
-    params once Model Garden has applied them)."""
+    params once Model Garden has applied them); a dict, as override_params_dict takes, is that mapping."""
+    if isinstance(layer, dict):
+        return layer
     try:
         text = params_dict.nested_csv_str_to_json_str(layer)
     except ValueError:   # not field=value pairs: YAML text or a YAML file

@@ -125,6 +125,14 @@ def test_overrides_of_the_right_type_are_taken(tmp_path):
     assert params.task.schedule.epochs == [3, 1]
 
 
+def test_an_override_as_a_nested_dict_is_taken_and_checked_as_text_is():
+    params = experiment.layered_params([SMOKE_CPU], [{"task": {"train_data": {"global_batch_size": 4}}}])
+    assert params.task.train_data.global_batch_size == 4
+    with pytest.raises(UserError, match=r"^--params-override task.train_data.global_batch_size: expected an "
+                                        r"integer, got 'abc'$"):
+        experiment.layered_params([SMOKE_CPU], [{"task": {"train_data": {"global_batch_size": "abc"}}}])
+
+
 def test_a_wrong_typed_field_in_a_config_file_names_the_file(tmp_path):
     config = tmp_path / "mine.yaml"
     config.write_text("task:\n  train_data:\n    global_batch_size: two\n")
