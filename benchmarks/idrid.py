@@ -64,7 +64,8 @@ def build(manual_dir: pathlib.Path, data_dir: pathlib.Path):
     return builder
 
 
-def train(data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: int, overrides) -> float:
+def train(data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: int, overrides) -> int:
+    """Trains to `steps` (or resumes there); returns the model's detection cap."""
     epoch = 100
     first = max(1, (steps * 3 // 4) // epoch)
     second = max(1, steps // epoch - first)
@@ -78,7 +79,7 @@ def train(data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: i
     minutes = (time.perf_counter() - start) / 60
     print(f"machine: {os.cpu_count()} CPU cores; trained to step {result.step} (batch 2, {window}x{window} "
           f"windows of the 1024 px photographs) in {minutes:.1f} min this run")
-    return minutes
+    return params.task.model.detection_generator.max_num_detections
 
 
 def print_figures(name: str, results, thresholds: dict[str, float]):
@@ -102,7 +103,7 @@ def print_figures(name: str, results, thresholds: dict[str, float]):
     return figures
 
 
-def diagnose(results, cap: int = 256):
+def diagnose(results, cap: int):
     """Where pixel AUPR is lost: lesion pixels no prediction covers (recall that no threshold brings back), the
     precision of the covered pixels at the lowest score, lesions never found, photographs at the detection cap."""
     print(f"\nwhere it falls short, on these {len(results)} photographs:")
@@ -201,7 +202,7 @@ def main():
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="idrid_"))
     data_dir, model_dir = workdir / "data", workdir / "model"
     build(args.manual_dir, data_dir)
-    train(data_dir, model_dir, args.steps, args.window, args.override)
+    cap = train(data_dir, model_dir, args.steps, args.window, args.override)
 
     validation, checkpoint = checkpoint_results(model_dir, data_dir, "validation")
     chosen = operating_point.choose_operating_point(validation)
@@ -211,7 +212,7 @@ def main():
                                                         len(validation), checkpoint)
     point = operating_point.read_operating_point(chosen_file)
     print_figures("validation (checkpoint)", validation, point.thresholds)
-    diagnose(validation)
+    diagnose(validation, cap)
 
     version = export.export(model_dir, workdir / "export", operating_point=point)
     start = time.perf_counter()

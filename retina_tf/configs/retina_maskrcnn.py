@@ -40,6 +40,9 @@ class LesionParser(maskrcnn_config.Parser):
     # [height, width]: train on random windows of this size cut from the augmented image at the model's
     # input_size (the dataset's resolution), instead of whole images; empty: whole images, as the paper.
     aug_window_size: List[int] = dataclasses.field(default_factory=list)
+    # The share of those windows placed to hold a lesion (the others anywhere): lesions cover a few
+    # percent of a fundus, so windows placed anywhere mostly hold none.
+    aug_window_lesion_fraction: float = 0.0
     fill_value: int = 128              # neutral grey of a normalised photograph
     rpn_batch_size_per_im: int = 512   # paper: 512 anchors per image (default 256)
     max_num_instances: int = 320       # above the most lesions on one e-ophtha photograph (~120)

@@ -49,6 +49,10 @@ class Parser(maskrcnn_input.Parser):
     what the window costs, and validation, evaluation and serving still see
     whole photographs at output_size (the network is convolutional up to the
     ROI heads). Lesions cut by the window edge keep their visible part.
+    aug_window_lesion_fraction of the windows are placed to hold a lesion
+    (one of those in view, each as likely, at a random place in the window),
+    the others anywhere: lesions cover a few percent of a fundus, and
+    windows placed anywhere mostly teach background, which the rest still do.
 
     Training labels differ from the stock parser's in one key: `gt_masks`
     holds the lesions' crops and where they lie (ops.mask_crops), for
@@ -59,8 +63,8 @@ class Parser(maskrcnn_input.Parser):
     """
 
     def __init__(self, *args, aug_rand_rotate90: bool = False, aug_translate_max: float = 0.0,
-                 aug_window_size: Sequence[int] = (), fill_value: int = 128, max_lesion_mask_pixels: int = 2**20,
-                 **kwargs):
+                 aug_window_size: Sequence[int] = (), aug_window_lesion_fraction: float = 0.0, fill_value: int = 128,
+                 max_lesion_mask_pixels: int = 2**20, **kwargs):
         super().__init__(*args, **kwargs)
         aug_window_size = tuple(aug_window_size or ())
         if aug_window_size and (len(aug_window_size) != 2 or not all(
@@ -72,6 +76,10 @@ class Parser(maskrcnn_input.Parser):
                              f"{self._aug_scale_min}, {self._aug_scale_max}")
         if not 0 <= aug_translate_max <= 1:
             raise ValueError(f"aug_translate_max is a fraction of the side in [0, 1], got {aug_translate_max}")
+        if not 0 <= aug_window_lesion_fraction <= 1:
+            raise ValueError(f"aug_window_lesion_fraction is a fraction of the windows in [0, 1], "
+                             f"got {aug_window_lesion_fraction}")
+        self._aug_window_lesion_fraction = aug_window_lesion_fraction
         self._aug_rand_rotate90 = aug_rand_rotate90
         self._aug_translate_max = aug_translate_max
         self._aug_window_size = aug_window_size
@@ -90,7 +98,9 @@ class Parser(maskrcnn_input.Parser):
             rot90=tf.random.uniform([], -1, 2, tf.int32) if self._aug_rand_rotate90 else 0,
             scale=tf.random.uniform([2], self._aug_scale_min, self._aug_scale_max),
             translate=tf.random.uniform([2], -shift, shift),
-            window=tf.random.uniform([2]) if self._aug_window_size else (0.0, 0.0))
+            window=tf.random.uniform([2]) if self._aug_window_size else (0.0, 0.0),
+            window_lesion=tf.where(tf.random.uniform([]) < self._aug_window_lesion_fraction,
+                                   tf.random.uniform([]), -1.0) if self._aug_window_size else -1.0)
 
     def _parse_train_data(self, data):
         return self.parse_train_data(data, self.sample_augmentation())
@@ -100,10 +110,11 @@ class Parser(maskrcnn_input.Parser):
         classes, boxes, mask_pngs = self._training_lesions(data)
         photograph_size = tf.shape(data["image"])[:2]
         to_augmented, augmented_size = geometry.photograph_to_augmented(augmentation, photograph_size)
-        image_info, scaled_size, output_size = self._image_info(augmented_size, augmentation.window)
+        crop_boxes = box_ops.denormalize_boxes(boxes, photograph_size)
+        image_info, scaled_size, output_size = self._image_info(
+            augmented_size, augmentation, geometry.move_boxes(crop_boxes, to_augmented, augmented_size))
         photograph_to_image = geometry.augmented_to_image(image_info) @ to_augmented
         image, padded_size = self._model_image(data["image"], photograph_to_image, scaled_size, output_size)
-        crop_boxes = box_ops.denormalize_boxes(boxes, photograph_size)
         boxes, kept = self._boxes_in_view(crop_boxes, to_augmented, augmented_size, image_info)
         classes = tf.gather(classes, kept)
 
@@ -131,16 +142,21 @@ class Parser(maskrcnn_input.Parser):
                 mask_pngs = tf.gather(mask_pngs, not_crowd)
         return classes, boxes, mask_pngs
 
-    def _image_info(self, augmented_size, window_place):
+    def _image_info(self, augmented_size, augmentation: Augmentation, augmented_boxes):
         """image_info of the augmented image resized into output_size, then of the training window when one is cut.
 
-        Also returns the size the photograph is resampled to and the size of
-        the image the model sees (before padding).
+        augmented_boxes are the lesions' boxes in the augmented image, for a
+        window placed on one. Also returns the size the photograph is
+        resampled to and the size of the image the model sees (before padding).
         """
         image_info, scaled_size = geometry.resize_info(augmented_size, self._output_size)
         if not self._aug_window_size:
             return image_info, scaled_size, self._output_size
-        image_info, scaled_size = geometry.window_info(image_info, scaled_size, self._aug_window_size, window_place)
+        in_view = tf.gather(augmented_boxes, box_ops.get_non_empty_box_indices(augmented_boxes))
+        centres = (in_view[:, :2] + in_view[:, 2:]) / 2 * image_info[2]
+        place = geometry.lesion_window_place(centres, scaled_size, self._aug_window_size, augmentation.window,
+                                             augmentation.window_lesion)
+        image_info, scaled_size = geometry.window_info(image_info, scaled_size, self._aug_window_size, place)
         return image_info, scaled_size, self._aug_window_size
 
     def _model_image(self, photograph, photograph_to_image, scaled_size, output_size):

@@ -265,6 +265,41 @@ def test_a_training_window_is_the_augmented_image_cut_at_its_place(place):
             assert _iou(pasted, warped[index]) > 0.8, f"lesion {index}"
 
 
+@pytest.mark.parametrize("pick, place", [(0.0, (0.5, 0.5)), (0.6, (0.2, 0.9)), (0.99, (0.8, 0.1))])
+def test_a_window_on_a_lesion_holds_it_at_its_place_within_the_edges(pick, place):
+    """The chosen lesion's centre lies at `place` of the window, unless the image's edge stops the window."""
+    rng = np.random.default_rng(11)
+    masks = _random_masks(rng, 6)
+    lesion, _ = _examples(masks, _image(masks, rng))
+    height, width = 32, 48
+    augmentation = Augmentation(window=place, window_lesion=pick)
+    _, labels = lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(height, width)).parse_train_data(
+        lesion, augmentation)
+    box = _tight_box(masks[int(pick * len(masks))])
+    centre = (box[:2] + box[2:]) / 2
+    wanted = centre - np.array(place) * [height, width]
+    top, left = labels["image_info"].numpy()[3]
+    np.testing.assert_allclose([top, left], np.clip(np.round(wanted), 0, [SIDE - height, SIDE - width]), atol=1)
+
+
+def test_windows_placed_on_lesions_find_a_lesion_in_a_corner_that_windows_placed_anywhere_mostly_miss():
+    masks = np.zeros((1, SIDE, SIDE), np.uint8)
+    masks[0, 4:10, 6:11] = 1
+    lesion, _ = _examples(masks, _image(masks, np.random.default_rng(2)))
+    args = dict(PARSER_ARGS, aug_window_size=(32, 32))
+
+    def lesions_in_view(fraction):
+        parser = lesion_parser.Parser(**args, aug_window_lesion_fraction=fraction)
+        return [int((parser.parse_train_data(lesion, parser.sample_augmentation())[1]["gt_classes"] > 0).numpy().sum())
+                for _ in range(40)]
+
+    assert min(lesions_in_view(1.0)) == 1
+    # A 32 px window placed anywhere in 128 px holds the corner's lesion with chance (24/96)^2 = 1/16.
+    assert sum(lesions_in_view(0.0)) < 15
+    halves = lesions_in_view(0.5)
+    assert 5 < sum(halves) < 40
+
+
 def _without_masks(parsed):
     """A parse without the masks, where the two parsers differ: lesion crops stand in for the stock parser's
     training targets, and eval ground truth leaves the stock targets out."""
@@ -428,4 +463,6 @@ def test_bad_augmentation_ranges_are_refused():
         lesion_parser.Parser(**PARSER_ARGS, aug_translate_max=1.5)
     with pytest.raises(ValueError, match="aug_window_size"):
         lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(64, 2 * SIDE))
+    with pytest.raises(ValueError, match="aug_window_lesion_fraction"):
+        lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(64, 64), aug_window_lesion_fraction=1.5)
 

@@ -21,9 +21,12 @@ class Augmentation(NamedTuple):
     (y, x): scale about the image centre, then shift by a fraction of the side
     (positive moves the content down / right). window (y, x) places the
     training window, when the parser cuts one, as a fraction of the room
-    left around it (0 top / left, 1 bottom / right). Python values force a
-    transform (tests); the lesion parser's sample_augmentation draws tensors
-    inside a tf.data map.
+    left around it (0 top / left, 1 bottom / right); with window_lesion in
+    [0, 1) the window holds a lesion instead, the one at that fraction of the
+    lesions in view, and window places the lesion's centre inside the window
+    (as far as the image's edges allow). Python values force a transform
+    (tests); the lesion parser's sample_augmentation draws tensors inside a
+    tf.data map.
     """
 
     hflip: TensorLike = False
@@ -32,6 +35,7 @@ class Augmentation(NamedTuple):
     scale: TensorLike = (1.0, 1.0)
     translate: TensorLike = (0.0, 0.0)
     window: TensorLike = (0.0, 0.0)
+    window_lesion: TensorLike = -1.0
 
 
 def _affine(yy, yx, y0, xy, xx, x0):
@@ -89,6 +93,25 @@ def window_info(image_info, scaled_size, window_size, place):
     room = tf.cast(tf.maximum(scaled_size - window, 0), tf.float32)
     offset = tf.round(room * tf.cast(place, tf.float32))
     return tf.stack([image_info[0], tf.cast(window, tf.float32), image_info[2], offset]), window
+
+
+def lesion_window_place(centres, scaled_size, window_size, place, pick):
+    """The window's place (window_info's fraction of the room) that puts lesion `pick` of `centres` at `place`.
+
+    centres [N, 2] are in the resized image; pick in [0, 1) chooses one;
+    with no lesion, or a negative pick, `place` is returned as it is.
+    """
+    count = tf.shape(centres)[0]
+    window = tf.constant(window_size, tf.float32)
+    room = tf.maximum(tf.cast(scaled_size, tf.float32) - window, 0.0)
+
+    def on_lesion():
+        index = tf.minimum(tf.cast(tf.cast(pick, tf.float32) * tf.cast(count, tf.float32), tf.int32), count - 1)
+        offset = centres[index] - tf.cast(place, tf.float32) * window
+        return tf.clip_by_value(tf.math.divide_no_nan(offset, room), 0.0, 1.0)
+
+    return tf.cond(tf.logical_and(count > 0, tf.cast(pick, tf.float32) >= 0), on_lesion,
+                   lambda: tf.cast(place, tf.float32) * tf.ones([2]))
 
 
 def augmented_to_image(image_info):
