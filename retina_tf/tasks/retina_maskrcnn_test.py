@@ -10,6 +10,7 @@ from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_m
 from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.dataloaders import eophtha_decoder
 from retina_tf.ops import geometry
+from retina_tf.tasks import retina_maskrcnn
 
 
 def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eophtha_data_dir):
@@ -92,3 +93,20 @@ def test_validation_under_a_summary_writer_draws_its_first_photographs_into_tens
     assert np.median(difference) < 8
     state = task.aggregate_logs(None, tf.nest.map_structure(lambda value: (value,), outputs))
     assert not task._pictures   # no summary writer (engine.evaluate_lib): nothing drawn
+
+
+def test_training_split_is_read_whole_once_per_pass_and_repeated(eophtha_data_dir):
+    """Training repeats the split without TFDS's repeat_filenames (which leaked): each pass holds every
+    photograph once, and the parsed input goes on past the first pass."""
+    params = experiment.experiment_params([SMOKE_CPU], data_dir=eophtha_data_dir)
+    train = params.task.train_data
+    count = tfds.builder(train.tfds_name, data_dir=str(eophtha_data_dir)).info.splits[train.tfds_split].num_examples
+    split = retina_maskrcnn._repeated_training_split(train, None)
+    ids = [int(example["image/id"]) for example in split.take(3 * count)]
+    expected = sorted(ids[:count])
+    assert len(set(expected)) == count
+    assert all(sorted(ids[start:start + count]) == expected for start in (count, 2 * count))
+    assert retina_maskrcnn._repeated_training_split(params.task.validation_data, None) is None
+    batches = 2 * count // train.global_batch_size + 1
+    task = task_factory.get_task(params.task)
+    assert sum(1 for _ in task.build_inputs(train).take(batches)) == batches
