@@ -21,6 +21,13 @@ import subprocess
 import sys
 import tempfile
 
+from official.core import task_factory
+
+from retina_tf import datasets, registry_imports  # noqa: F401  registry_imports: the retina_maskrcnn task
+from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
+from retina_tf.configs.experiment import experiment_params
+from retina_tf.tasks import retina_maskrcnn
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATASET = "idrid/lesions_1024"
 READS = {"task": "the task's read (one pass, repeated)", "model_garden": "Model Garden's read (repeat_filenames)"}
@@ -34,13 +41,6 @@ def _rss_gb() -> float:
 
 def measure(read: str, data_dir: pathlib.Path, warmup: int, batches: int):
     """One read's growth, in this process: prints 'RSS before after photographs'."""
-    from official.core import task_factory
-
-    from retina_tf import registry_imports  # noqa: F401  task_factory: the retina_maskrcnn task
-    from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
-    from retina_tf.configs.experiment import experiment_params
-    from retina_tf.tasks import retina_maskrcnn
-
     if read == "model_garden":
         retina_maskrcnn._repeated_training_split = lambda params, input_context: None   # pylint: disable=protected-access
     params = experiment_params([SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml", CONFIG_DIR / "idrid_cpu.yaml"],
@@ -67,8 +67,6 @@ def main():
     if args.measure:
         measure(args.measure, args.data_dir, args.warmup, args.batches)
         return
-    from retina_tf import datasets
-
     data_dir = args.data_dir or pathlib.Path(tempfile.mkdtemp(prefix="input_memory_"))
     builder = datasets.build(DATASET, args.manual_dir, data_dir)
     print(f"machine: {os.cpu_count()} CPU cores; {DATASET} train split: {builder.info.splits['train'].num_examples} "
