@@ -41,7 +41,9 @@ def test_the_schedule_gives_steps_and_boundaries():
 
 @pytest.mark.parametrize("files", [["smoke_cpu.yaml"], ["smoke_cpu.yaml", "real_cpu.yaml"], ["paper_1gpu.yaml"],
                                    ["paper_1gpu.yaml", "paper_multi_gpu.yaml"],
-                                   ["paper_1gpu.yaml", "paper_multi_worker.yaml"]])
+                                   ["paper_1gpu.yaml", "paper_multi_worker.yaml"],
+                                   ["smoke_cpu.yaml", "real_cpu.yaml", "idrid_cpu.yaml"],
+                                   ["paper_1gpu.yaml", "idrid_1gpu.yaml"]])
 def test_every_yaml_loads_strictly(files):
     config = exp_factory.get_exp_config(EXPERIMENT)
     for name in files:
