@@ -18,7 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--dataset", default="e_ophtha",
                         help="the TFDS dataset, alone or with its config: e_ophtha (default), "
                              "e_ophtha/paper_1024, idrid (= idrid/lesions_1024), idrid/lesions_512, "
-                             "idrid/dilated_1024 (the paper's dilated masks), ...")
+                             "idrid/lesions_2048, idrid/dilated_1024 (the paper's dilated masks), ...")
     parser.add_argument("--manual-dir", type=pathlib.Path, required=True,
                         help="the unpacked download: for e_ophtha the folder holding e_optha_EX/ and e_optha_MA/ "
                              "(or their zip archives); for idrid the folder holding 'A. Segmentation'")

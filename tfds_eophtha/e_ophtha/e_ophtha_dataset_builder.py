@@ -40,8 +40,9 @@ class EophthaConfig(tfds.core.BuilderConfig):
 
 
 def _config(name, split_by, include_healthy, image_size, description):
+    dilation = lesions.PAPER_AT_2048 if image_size == 2048 else lesions.Dilation()
     return EophthaConfig(name=name, split_by=split_by, include_healthy=include_healthy,
-                         image_size=image_size, description=description)
+                         image_size=image_size, dilation=dilation, description=description)
 
 
 _PAPER = ("the paper's split: the lesion photographs shuffled (seed 0) into train/validation/test "
@@ -51,11 +52,15 @@ _PATIENTS = ("lesion photographs split by patient (seed 0), sizes as near 155/20
 _HEALTHY = ("lesion and healthy photographs split by patient, for specificity and screening figures")
 _ALL_TRAIN = ("every lesion photograph in train, no validation or test split: a handful of photographs "
               "(fitting checks such as benchmarks/learn_real.py) or your own cross-validation folds")
+_AT_2048 = ("; 2048x2048, lesions grouped as at 1024 px (4 dilations): e-ophtha's largest photographs "
+            "at nearly their own resolution, for small microaneurysms")
 
 BUILDER_CONFIGS = [
     _config("patients_1024", "patient", False, 1024, _PATIENTS + "; 1024x1024 (default)"),
     _config("paper_1024", "photograph", False, 1024, _PAPER + "; 1024x1024"),
     _config("patients_with_healthy_1024", "patient", True, 1024, _HEALTHY + "; 1024x1024"),
+    _config("patients_2048", "patient", False, 2048, _PATIENTS + _AT_2048),
+    _config("patients_with_healthy_2048", "patient", True, 2048, _HEALTHY + _AT_2048),
     _config("patients_512", "patient", False, 512, _PATIENTS + "; 512x512 for fast experiments"),
     _config("paper_512", "photograph", False, 512, _PAPER + "; 512x512 for fast experiments"),
     _config("patients_with_healthy_512", "patient", True, 512, _HEALTHY + "; 512x512 for fast experiments"),

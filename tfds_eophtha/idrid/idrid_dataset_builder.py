@@ -44,6 +44,8 @@ def _config(name, size, dilation, masks):
 
 BUILDER_CONFIGS = [
     _config("lesions_1024", 1024, lesions.LESION_SIZED, _LESION_SIZED + " (default)"),
+    _config("lesions_2048", 2048, lesions.LESION_SIZED_AT_2048,
+            _LESION_SIZED + ", grouped as at 1024 px (4 dilations); microaneurysms at twice their 1024 px size"),
     _config("lesions_512", 512, lesions.LESION_SIZED, _LESION_SIZED),
     _config("dilated_1024", 1024, lesions.Dilation(), _DILATED),
     _config("dilated_512", 512, lesions.Dilation(), _DILATED),

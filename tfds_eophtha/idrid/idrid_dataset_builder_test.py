@@ -96,6 +96,20 @@ def test_dilated_config_keeps_the_papers_masks(tmp_path):
         assert full.any(axis=0).sum() > drawn.sum()   # the dilation grows the masks past the lesions
 
 
+def test_the_2048_config_groups_lesions_as_the_1024_one_does():
+    dilation = {config.name: config.dilation for config in idrid_dataset_builder.BUILDER_CONFIGS}
+    at_1024 = np.zeros((128, 128), bool)
+    at_1024[20, [20, 26]] = True   # 6 px apart: one instance at 1024 px
+    at_1024[60, [20, 34]] = True   # 14 px apart: two
+    at_2048 = np.kron(at_1024, np.ones((2, 2), bool))
+
+    def count(mask, config):
+        return len(idrid_dataset_builder.lesions.split_lesions(mask, 0, dilation[config]))
+
+    assert count(at_1024, "lesions_1024") == count(at_2048, "lesions_2048") == 3
+    assert count(at_2048, "lesions_1024") == 4   # the paper's 2 dilations at 2048 px would split the close pair
+
+
 def test_the_folder_above_or_a_segmentation_folder_both_build(tmp_path):
     inner = _build(DUMMY / idrid.SEGMENTATION, tmp_path / "inner", _config())
     outer = _build(DUMMY, tmp_path / "outer", _config())
