@@ -59,6 +59,7 @@ from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import DEFAULT_SIGNATURE, PHOTOGRAPHS_INPUT
 from retina_tf.testing.serving import export_weights, photograph
+from retina_tf.testing.timing import in_turns
 
 MIN_SCORE = 0.35
 BATCHES = (1, 4)
@@ -117,25 +118,6 @@ def stock_forward(config_files):
     description = (f"{head.num_convs} conv + {head.num_fcs} FC box head, "
                    f"{stock.task.model.detection_generator.max_num_detections} slots")
     return forward, trunk, (height, width), description
-
-
-def _time(runs: dict, batch: int, repeats: int) -> dict:
-    """label -> (per-photograph seconds of each timed call, mean lesions found).
-
-    One warm-up call each, then the models take turns call by call, so a
-    shared machine's changing load falls on all of them alike.
-    """
-    for call in runs.values():
-        call(batch)
-    seconds = {label: [] for label in runs}
-    found = {label: [] for label in runs}
-    for _ in range(repeats):
-        for label, call in runs.items():
-            start = time.perf_counter()
-            found[label].append(call(batch))
-            seconds[label].append((time.perf_counter() - start) / batch)
-    return {label: (seconds[label], "-" if None in found[label] else f"{np.mean(found[label]):.1f}")
-            for label in runs}
 
 
 def main():
@@ -201,7 +183,7 @@ def main():
         print(f"\n{'model':62s} {'batch':>5s} {'p50 s/photo':>12s} {'p95 s/photo':>12s} {'photos/s':>9s} "
               f"{'found':>6s}")
         for batch in BATCHES:
-            for label, (seconds, found) in _time(runs, batch, args.repeats).items():
+            for label, (seconds, found) in in_turns(runs, batch, args.repeats).items():
                 rows[label, batch] = np.median(seconds)
                 print(f"{label:62s} {batch:5d} {np.median(seconds):12.2f} {np.percentile(seconds, 95):12.2f} "
                       f"{1 / np.mean(seconds):9.3f} {found:>6s}", flush=True)

@@ -57,3 +57,15 @@ def test_evaluate_refuses_a_data_dir_without_the_dataset_and_writes_nothing(tmp_
                    "retina-tf build-dataset --dataset e_ophtha/patients_512 --manual-dir <the e-ophtha download> "
                    f"--data-dir {data_dir}")
     assert not out.exists() and not list(data_dir.iterdir())
+
+
+def test_evaluate_refuses_a_tiling_that_cannot_work_or_that_an_export_fixed(eophtha_data_dir, tmp_path, capsys):
+    untrained_model_dir([SMOKE_CPU], tmp_path / "model")
+    common = ["--data-dir", str(eophtha_data_dir), "--split", "validation", "--out", str(tmp_path / "out")]
+    assert cli.main(["evaluate", "--model-dir", str(tmp_path / "model"), *common,
+                     "--tile-size", "64", "--tile-overlap", "64"]) == 1
+    assert "task.tiling: tile_size 64, overlap 64: the overlap must be at least 0 and below the tile size" in (
+        capsys.readouterr().err)
+    assert cli.main(["evaluate", "--saved-model", str(tmp_path / "export"), *common, "--tile-size", "128"]) == 1
+    assert "--tile-size and --tile-overlap apply to --model-dir" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

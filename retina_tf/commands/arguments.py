@@ -115,6 +115,22 @@ class _RenamedTo(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def add_tiling(parser):
+    parser.add_argument("--tile-size", type=int, metavar="PIXELS",
+                        help="run the model over overlapping tiles of this side of the normalised photograph, "
+                             "lesions merged (task.tiling.tile_size; default the model's own; 0: the whole "
+                             "photograph at once)")
+    parser.add_argument("--tile-overlap", type=int, metavar="PIXELS",
+                        help="pixels neighbouring tiles share, at least the largest lesion's side "
+                             "(task.tiling.overlap; default the model's own)")
+
+
+def tiling_overrides(args) -> list[str]:
+    """--tile-size and --tile-overlap as params overrides of task.tiling."""
+    given = (("tile_size", args.tile_size), ("overlap", args.tile_overlap))
+    return [f"task.tiling.{field}={value}" for field, value in given if value is not None]
+
+
 def add_dataset_config(parser, help_text: str):
     parser.add_argument("--dataset-config", metavar="CONFIG", help=help_text)
     parser.add_argument("--config", dest="dataset_config", action=_RenamedTo, new="--dataset-config",

@@ -37,6 +37,7 @@ def add_arguments(parser):
                         help="the operating point (operating_point.json in --out, for retina-tf export "
                              "--operating-point): per lesion type, the lowest score with at most this many false "
                              "positives per lesion found (default 0.5); choose it on --split validation")
+    arguments.add_tiling(parser)
 
 
 def run(args):
@@ -48,13 +49,17 @@ def run(args):
     def progress(count):
         status.update(f"  scored {count} photographs")
 
+    tiling = arguments.tiling_overrides(args)
+    if args.saved_model and tiling:
+        raise UserError("--tile-size and --tile-overlap apply to --model-dir: an export runs the tiling it was "
+                        "exported with (retina-tf export --tile-size)")
     if args.saved_model:
         results = evaluate_lib.saved_model_results(args.saved_model, args.data_dir, args.split, args.dataset_config,
                                                    progress)
         source = args.saved_model
     else:
         results, source = evaluate_lib.checkpoint_results(args.model_dir, args.data_dir, args.split,
-                                                          args.dataset_config, progress, args.checkpoint)
+                                                          args.dataset_config, progress, args.checkpoint, tiling)
     status.update(f"  scored {len(results)} photographs", final=True)
     status.end()
     if not results:

@@ -14,6 +14,7 @@ def add_arguments(parser):
     parser.add_argument("--operating-point", type=storage.path, metavar="FILE",
                         help="operating_point.json of retina-tf evaluate --split validation: the score per lesion "
                              "type from which lesions are reported (default: the paper's 0.35 for both)")
+    arguments.add_tiling(parser)
 
 
 def run(args):
@@ -24,6 +25,6 @@ def run(args):
     point = (operating_point.read_operating_point(args.operating_point) if args.operating_point
              else operating_point.default_operating_point())
     target = export(args.model_dir, args.export_base, args.model_name, args.version, operating_point=point,
-                    checkpoint=args.checkpoint)
+                    checkpoint=args.checkpoint, params_override=arguments.tiling_overrides(args))
     print(f"exported {target} (signatures serving_default: photographs -> lesions; normalised: images -> lesions)")
     print(f"lesions reported from {point.describe()} ({point.chosen_by})")

@@ -79,6 +79,21 @@ class Schedule(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class Tiling(hyperparams.Config):
+    """Inference over overlapping tiles of the normalised photograph (retina_tf.modeling.tiling), in
+    validation, `retina-tf evaluate` and the export's signatures.
+
+    tile_size 0 (or at least the photograph's side) runs the whole photograph at once, as the paper; a tile
+    of the training window's size keeps the model at the scale it learnt on large photographs, and must be a
+    multiple of 2 ** model.max_level. overlap, in pixels: at least the largest lesion's side, so that every
+    lesion is whole in one tile.
+    """
+
+    tile_size: int = 0
+    overlap: int = 128
+
+
+@dataclasses.dataclass
 class RetinaMaskRCNNTask(maskrcnn_config.MaskRCNNTask):
     train_data: LesionDataConfig = dataclasses.field(
         default_factory=lambda: LesionDataConfig(tfds_split="train", is_training=True, global_batch_size=2))
@@ -86,6 +101,7 @@ class RetinaMaskRCNNTask(maskrcnn_config.MaskRCNNTask):
         default_factory=lambda: LesionDataConfig(
             tfds_split="validation", is_training=False, global_batch_size=1, drop_remainder=False))
     schedule: Schedule = dataclasses.field(default_factory=Schedule)
+    tiling: Tiling = dataclasses.field(default_factory=Tiling)
     init_checkpoint_modules: str = "backbone"
     per_category_metrics: bool = True
 

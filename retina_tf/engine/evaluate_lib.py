@@ -34,14 +34,15 @@ from retina_tf.utils.errors import UserError
 
 
 def checkpoint_results(model_dir, data_dir=None, split: str = "test", config: str | None = None, progress=None,
-                       checkpoint=None) -> tuple[list[PhotographResult], str]:
+                       checkpoint=None, params_override=()) -> tuple[list[PhotographResult], str]:
     """PhotographResults of a split scored with the latest checkpoint in model_dir (or the one given), and that
     checkpoint.
 
     data_dir None keeps the one the model was trained on (its params.yaml); config None its dataset config,
-    a bare config name that dataset at another config, a full TFDS name (idrid/lesions_1024) another dataset.
+    a bare config name that dataset at another config, a full TFDS name (idrid/lesions_1024) another dataset;
+    params_override: more field=value overrides of its params.yaml, such as task.tiling.tile_size=512.
     """
-    overrides = [f"task.validation_data.tfds_split={split}"]
+    overrides = [f"task.validation_data.tfds_split={split}", *params_override]
     if config:
         recorded = trained_model(model_dir, data_dir=data_dir, checkpoint=checkpoint).params.task.validation_data
         overrides.append(f"task.validation_data.tfds_name={dataset_name(config, recorded.tfds_name)}")

@@ -85,8 +85,8 @@ CLAIM_ATTEMPTS = 100
 
 def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_name: str = DEFAULT_MODEL_NAME,
            version: int | None = None, figures: dict | None = None,
-           operating_point: OperatingPoint | None = None, checkpoint: str | os.PathLike | None = None
-           ) -> epath.Path:
+           operating_point: OperatingPoint | None = None, checkpoint: str | os.PathLike | None = None,
+           params_override=()) -> epath.Path:
     """Exports the latest checkpoint of model_dir (or the one given).
 
     Args:
@@ -99,6 +99,8 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
             default the paper's 0.35 for every type.
         checkpoint: a checkpoint prefix of model_dir; default the latest, which must read (UserError naming it
             and the newest that reads otherwise).
+        params_override: field=value overrides of the model_dir's params.yaml for inference, such as
+            task.tiling.tile_size=512.
 
     Returns:
         The new version folder.
@@ -107,7 +109,7 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
     if version is not None:
         checked_version(version)
     operating_point = operating_point or default_operating_point()
-    trained = trained_model(model_dir, checkpoint=checkpoint)
+    trained = trained_model(model_dir, params_override, checkpoint=checkpoint)
     model_base = storage.path(export_base) / model_name
     if version is not None:
         _refuse_existing(model_base / str(version))
@@ -131,6 +133,7 @@ def export(model_dir: str | os.PathLike, export_base: str | os.PathLike, model_n
             "normalisation": dataclasses.asdict(normalisation), "classes": ["background", *LESION_CLASSES],
             "max_detections": params.task.model.detection_generator.max_num_detections,
             "min_score": params.task.model.detection_generator.pre_nms_score_threshold,
+            "tiling": params.task.tiling.as_dict(),
             "figures": figures or {},
             "operating_point": operating_point.to_json(),
         }

@@ -15,6 +15,9 @@ one into the photograph by resizing it to its box and thresholding at 0.5:
 operating point the module was built with, constants of the graph: each
 type's threshold, which lesions reach it (`reported`) and how the thresholds
 were chosen, for clients of TF Serving, which cannot read assets.extra.
+With `task.tiling` set, both run the model over overlapping tiles of the
+normalised photograph and merge the lesions (retina_tf.modeling.tiling)
+inside the graph: the outputs are the same, whatever the tiling.
 
 The model inside both signatures is frozen: its weights are constants of
 the graph, not variables, which TensorFlow optimises further (most likely
@@ -34,7 +37,7 @@ from tensorflow.python.framework import convert_to_constants
 from retina_tf import LESION_CLASSES
 from retina_tf.data import fundus
 from retina_tf.evaluation.operating_point import OperatingPoint, default_operating_point
-from retina_tf.modeling import lesion_maskrcnn
+from retina_tf.modeling import lesion_maskrcnn, tiling
 from retina_tf.serving.protocol import (
     DEFAULT_SIGNATURE,
     IMAGES_INPUT,
@@ -59,9 +62,13 @@ class FundusDetectionModule(detection.DetectionModule):
         self._normalisation = normalisation
         self._operating_point = operating_point or default_operating_point()
         kwargs.setdefault("batch_size", None)
-        # The model runs at the size it was trained at; Model Garden's
-        # preprocessing resizes the normalised photograph to it.
-        kwargs.setdefault("input_image_size", list(params.task.model.input_size[:2]))
+        # The model runs at the size it was trained at, or on tiles of the normalised photograph at
+        # their own size; Model Garden's preprocessing resizes what it is given to that size.
+        self._tiling = params.task.tiling
+        self._tiled = tiling.tiled(self._tiling, normalisation.output_size, 2 ** params.task.model.max_level)
+        self._model_side = self._tiling.tile_size if self._tiled else normalisation.output_size
+        kwargs.setdefault("input_image_size",
+                          [self._model_side] * 2 if self._tiled else list(params.task.model.input_size[:2]))
         super().__init__(params, **kwargs)
         self._frozen_forward = None
 
@@ -74,7 +81,7 @@ class FundusDetectionModule(detection.DetectionModule):
         Freezes at the first call: load the checkpoint into `model` before.
         """
         if self._frozen_forward is None:
-            size = self._normalisation.output_size
+            size = self._model_side
             with tf.init_scope():   # freezing reads the weights' values: eagerly, even while a signature traces
                 forward = tf.function(self.serve).get_concrete_function(
                     tf.TensorSpec([None, size, size, 3], tf.uint8))
@@ -86,12 +93,23 @@ class FundusDetectionModule(detection.DetectionModule):
             output.set_shape(original.shape)   # freezing keeps the computation, not the static shapes
         return outputs
 
+    def _detections(self, images: tf.Tensor) -> dict:
+        """Model Garden's outputs on normalised images (on their tiles, where tiled), boxes in their pixels."""
+        def detect(inputs):
+            outputs = self.frozen_serve(inputs)
+            scale = tf.tile(outputs["image_info"][:, 2:3, :], [1, 1, 2])   # model input / normalised image
+            return {**outputs, "detection_boxes": outputs["detection_boxes"] / scale}
+
+        if not self._tiled:
+            return detect(images)
+        generator = self.params.task.model.detection_generator
+        return tiling.tiled_detections(detect, images, self._tiling, generator.max_num_detections,
+                                       generator.nms_iou_threshold)
+
     def _lesions(self, images: tf.Tensor, geometry: tf.Tensor) -> dict:
         """Detections on normalised images; boxes mapped through each geometry."""
-        outputs = self.frozen_serve(images)
-        image_info = outputs["image_info"]
-        scale = tf.tile(image_info[:, 2:3, :], [1, 1, 2])           # model input / normalised image
-        boxes = fundus.boxes_to_original(outputs["detection_boxes"] / scale, geometry[:, tf.newaxis, :],
+        outputs = self._detections(images)
+        boxes = fundus.boxes_to_original(outputs["detection_boxes"], geometry[:, tf.newaxis, :],
                                          self._normalisation.output_size)
         count = tf.cast(outputs["num_detections"], tf.int32)
         slots = tf.shape(boxes)[1]

@@ -23,10 +23,12 @@ from retina_tf.configs import SMOKE_CPU
 from retina_tf.configs.experiment import layered_params, trained_model
 from retina_tf.data import fundus
 from retina_tf.evaluation import operating_point
+from retina_tf.modeling import tiling
 from retina_tf.serving import export, model_base
 from retina_tf.serving.export_module import FundusDetectionModule
 from retina_tf.serving.predictor import SavedModelPredictor
 from retina_tf.serving.protocol import METADATA_FILE, OUTPUT_KEYS, WARMUP_FILE
+from retina_tf.testing import tiles
 from retina_tf.utils import storage
 from retina_tf.utils.errors import UserError, describe
 
@@ -344,3 +346,28 @@ def test_two_export_processes_started_together_publish_two_complete_versions(exp
         assert metadata["version"] == int(version)
         assert tf.saved_model.contains_saved_model(str(base / version))
     assert files["1"] == files["2"] and "assets.extra/tf_serving_warmup_requests" in files["1"]
+
+
+def test_a_tiled_export_reports_in_photograph_pixels_what_the_model_finds_on_each_tile(
+        exported, photograph_bytes, tmp_path):
+    """task.tiling (retina-tf export --tile-size): the export cuts the normalised photograph into tiles inside
+    its graph, runs the model on each at its own resolution and reports each lesion once, from the tile whose
+    core holds its centre."""
+    tile, overlap = 256, 64
+    tiled = [f"task.tiling.tile_size={tile}", f"task.tiling.overlap={overlap}"]
+    version = export.export(exported.model_dir, tmp_path / "export", params_override=tiled)
+    assert model_base.export_metadata(version)["tiling"] == {"tile_size": tile, "overlap": overlap}
+    assert model_base.export_metadata(exported.version_dir)["tiling"]["tile_size"] == 0   # off by default
+    trained = trained_model(exported.model_dir, tiled)
+    normalisation = datasets.normalisation_of(trained.params.task.train_data.tfds_name)
+    module = FundusDetectionModule(trained.params, normalisation)   # Model Garden's serve at the tile's size
+    tf.train.Checkpoint(model=module.model).read(trained.checkpoint).expect_partial()
+    image, _ = fundus.normalise_fundus(fundus.decode_fundus(tf.constant(photograph_bytes[0])), normalisation)
+    answered = SavedModelPredictor(version).run("normalised", {"images": image[tf.newaxis]})
+
+    assert len(tiling.tile_grid(SIZE, tile, overlap)[0]) == 9
+    found = tiles.detections_in_cores(tf.function(module.serve), image, tile, overlap)
+    count = int(answered["num_lesions"][0])
+    assert 0 < count <= min(len(found), SLOTS)
+    tiles.assert_each_found_on_a_tile(answered["classes"][0, :count], answered["scores"][0, :count],
+                                      answered["boxes"][0, :count], found)

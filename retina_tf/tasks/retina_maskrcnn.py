@@ -24,7 +24,7 @@ from retina_tf.configs import retina_maskrcnn as config_lib
 from retina_tf.data import visualise
 from retina_tf.dataloaders import eophtha_decoder, lesion_parser
 from retina_tf.evaluation import detections, report
-from retina_tf.modeling import lesion_maskrcnn, pretrained
+from retina_tf.modeling import lesion_maskrcnn, pretrained, tiling
 
 
 @task_factory.register_task_cls(config_lib.RetinaMaskRCNNTask)
@@ -109,8 +109,16 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
 
     def validation_step(self, inputs, model, metrics=None):
         images, labels = inputs
-        outputs = model(images, anchor_boxes=labels["anchor_boxes"], image_shape=labels["image_info"][:, 1, :],
-                        training=False)
+        tiling_config = self.task_config.tiling
+        if tiling.tiled(tiling_config, images.shape[1], 2 ** self.task_config.model.max_level):
+            generator = self.task_config.model.detection_generator
+            outputs = tiling.tiled_detections(
+                lambda tiles: model(tiles, image_shape=tf.fill([tf.shape(tiles)[0], 2], float(tiles.shape[1])),
+                                    training=False),
+                images, tiling_config, generator.max_num_detections, generator.nms_iou_threshold)
+        else:
+            outputs = model(images, anchor_boxes=labels["anchor_boxes"], image_shape=labels["image_info"][:, 1, :],
+                            training=False)
         predictions = {key: outputs[key] for key in _PREDICTION_KEYS}
         predictions["image_info"] = labels["image_info"]
         return {self.loss: 0.0, "lesions": (predictions, labels["groundtruths"]), "images": _pixels(images)}

@@ -11,6 +11,7 @@ from retina_tf.configs import SMOKE_CPU, experiment
 from retina_tf.dataloaders import eophtha_decoder
 from retina_tf.ops import geometry
 from retina_tf.tasks import retina_maskrcnn
+from retina_tf.testing import tiles
 
 
 def test_validation_carries_exact_ground_truth_and_reports_the_papers_figures(eophtha_data_dir):
@@ -47,6 +48,25 @@ def test_training_on_windows_validates_on_whole_photographs(eophtha_data_dir):
     assert images.shape[1:] == (256, 256, 3)
     boxes = task.validation_step((images, labels), model)["lesions"][0]["detection_boxes"]
     assert boxes.shape[1:] == (params.task.model.detection_generator.max_num_detections, 4)
+
+
+def test_tiled_validation_reports_what_the_model_finds_on_each_tile(eophtha_data_dir):
+    """task.tiling: validation runs the model on 128 px tiles of the 256 px photograph, each lesion once."""
+    tile, overlap = 128, 32
+    params = experiment.experiment_params(
+        [SMOKE_CPU], [f"task.tiling.tile_size={tile}", f"task.tiling.overlap={overlap}"], data_dir=eophtha_data_dir)
+    task = task_factory.get_task(params.task)
+    model = task.build_model()
+    images, labels = next(iter(task.build_inputs(params.task.validation_data)))
+    predictions = task.validation_step((images, labels), model)["lesions"][0]
+    found = tiles.detections_in_cores(
+        lambda one: model(one, image_shape=tf.constant([[tile, tile]], tf.float32), training=False),
+        images[0], tile, overlap)
+    count = int(predictions["num_detections"][0])
+    assert 0 < count <= len(found)
+    tiles.assert_each_found_on_a_tile(predictions["detection_classes"][0, :count],
+                                      predictions["detection_scores"][0, :count],
+                                      predictions["detection_boxes"][0, :count], found)
 
 
 def test_randaug_changes_the_photograph_and_leaves_its_lesions_in_place(eophtha_data_dir):
