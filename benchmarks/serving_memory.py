@@ -19,7 +19,7 @@ then SIGTERM, and the server must exit 0. Cases:
 
 Linux only (/proc). About 8 minutes on 2 cores.
 
-    python benchmarks/serving_memory.py [--workdir DIR] [--only TEXT]
+    python benchmarks/serving_memory.py [--workdir DIR] [--only TEXT] [--override FIELD=VALUE ...]
 """
 
 import argparse
@@ -140,6 +140,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=pathlib.Path, help="keep the export here (default: a temporary folder)")
     parser.add_argument("--only", help="run the cases whose label holds this text")
+    parser.add_argument("--override", action="append", default=[],
+                        help="field=value of the exported experiment, e.g. task.tiling.tile_size=1088 with "
+                             "task.train_data.tfds_name=idrid/lesions_2048 for a tiled 2048 px export")
     args = parser.parse_args()
     started = time.perf_counter()
 
@@ -158,12 +161,13 @@ def main():
         f"over the budget: 5114x4693 PNG ({len(over) // 1024} KB)": _refused(over),
     }
     print(f"machine: {os.cpu_count()} CPUs, {_status(os.getpid(), 'VmRSS') // MB} MB in this process; "
-          f"TF {tf.__version__}; smoke model (configs/smoke_cpu.yaml), untrained; one `retina-tf serve` per case",
-          flush=True)
+          f"TF {tf.__version__}; smoke model (configs/smoke_cpu.yaml{''.join(' ' + o for o in args.override)}), "
+          "untrained; one `retina-tf serve` per case", flush=True)
     with tempfile.TemporaryDirectory() as temporary:
         workdir = args.workdir or pathlib.Path(temporary)
-        params = layered_params([SMOKE_CPU])
-        export_weights([SMOKE_CPU], task_factory.get_task(params.task).build_model(), workdir, "retina")
+        params = layered_params([SMOKE_CPU], args.override)
+        export_weights([SMOKE_CPU], task_factory.get_task(params.task).build_model(), workdir, "retina",
+                       *args.override)
         print(f"\n{'case':52s} {'loaded MB':>9s} {'peak MB':>8s} {'+MB':>6s} {'s':>5s} {'exit':>4s}  answer")
         for label, send in cases.items():
             if args.only and args.only not in label:

@@ -17,7 +17,7 @@ type's threshold, which lesions reach it (`reported`) and how the thresholds
 were chosen, for clients of TF Serving, which cannot read assets.extra.
 With `task.tiling` set, both run the model over overlapping tiles of the
 normalised photograph and merge the lesions (retina_tf.modeling.tiling)
-inside the graph: the outputs are the same, whatever the tiling.
+inside the graph: the outputs keep their keys, shapes and pixels.
 
 The model inside both signatures is frozen: its weights are constants of
 the graph, not variables, which TensorFlow optimises further (most likely
