@@ -1,10 +1,10 @@
 """Tiled inference: the model over overlapping tiles of a large normalised photograph, lesions merged.
 
 A microaneurysm is a few pixels wide at 1024 px; at 2048 px it is twice that,
-but a whole 2048 px photograph at once costs four times the memory of the
-training windows the model learnt on. Tiles of the training window's size,
-overlapping by at least the largest lesion's side, hold every lesion whole in
-one tile. Each point of the photograph belongs to the core of exactly one tile
+but a whole 2048 px photograph in one pass holds four times the pixels of a
+1024 px one, and the model learnt on windows. Tiles near the training
+window's size, overlapping by at least the largest lesion's side, hold every
+lesion whole in one tile. Each point of the photograph belongs to the core of exactly one tile
 (the tile less half its overlap with each neighbour); a tile keeps only the
 lesions whose box centre lies in its core, which drops the cut copies of a
 lesion that neighbouring tiles see at their edges, and NMS per lesion type over
