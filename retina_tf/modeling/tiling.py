@@ -4,12 +4,12 @@ A microaneurysm is a few pixels wide at 1024 px; at 2048 px it is twice that,
 but a whole 2048 px photograph in one pass holds four times the pixels of a
 1024 px one, and the model learnt on windows. Tiles near the training
 window's size, overlapping by at least the largest lesion's side, hold every
-lesion whole in one tile. Each point of the photograph belongs to the core of exactly one tile
-(the tile less half its overlap with each neighbour); a tile keeps only the
-lesions whose box centre lies in its core, which drops the cut copies of a
-lesion that neighbouring tiles see at their edges, and NMS per lesion type over
-all tiles then merges what remains (lesions larger than the overlap, found
-twice). Everything here runs in the graph: `serving_default` tiles inside the
+lesion whole in one tile. Each point of the photograph belongs to the core of
+exactly one tile (the tile less half its overlap with each neighbour); a tile
+keeps only the lesions whose box centre lies in its core, which drops the cut
+copies of a lesion that neighbouring tiles see at their edges, and NMS per
+lesion type over all tiles then merges what remains (lesions larger than the
+overlap, found twice). Everything here runs in the graph: `serving_default` tiles inside the
 SavedModel, so that TF Serving's output contract does not change.
 """
 
@@ -149,8 +149,10 @@ def merge_tiles(detections: dict, origins: list[tuple[int, int]], cores: list[tu
 
     def one_photograph(item):
         photograph_boxes, photograph_scores, photograph_classes, photograph_masks = item
-        # Shifted apart per type, boxes of different types never overlap: one NMS is NMS per type.
-        shift = tf.cast(photograph_classes, tf.float32)[:, tf.newaxis] * (tf.reduce_max(photograph_boxes) + 1.0)
+        # Shifted apart per type by more than the boxes' extent, boxes of different types never overlap:
+        # one NMS is NMS per type (boxes may reach past the photograph, below 0).
+        extent = tf.reduce_max(photograph_boxes) - tf.reduce_min(photograph_boxes) + 1.0
+        shift = tf.cast(photograph_classes, tf.float32)[:, tf.newaxis] * extent
         chosen = tf.image.non_max_suppression(photograph_boxes + shift, photograph_scores, max_detections,
                                               iou_threshold=iou_threshold, score_threshold=-0.5)
         found = tf.size(chosen)

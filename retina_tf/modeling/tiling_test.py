@@ -107,6 +107,14 @@ def test_a_lesion_found_twice_is_merged_by_nms_but_two_types_at_one_place_are_ke
                                   [LABEL[EXUDATE], LABEL[EXUDATE], LABEL[MICROANEURYSM]])
 
 
+def test_types_stay_apart_in_nms_when_boxes_reach_past_the_photograph():
+    # A box past the photograph's corner (below 0): types shifted apart by the largest coordinate alone
+    # (72 here, +1) would put this microaneurysm exactly onto the exudate, and NMS would drop one of them.
+    count, merged = _merge({0: [((28, 28, 68, 68), 0.9, EXUDATE, 0.1), ((-45, -45, -5, -5), 0.8, MICROANEURYSM, 0.2)]})
+    assert count == 2
+    np.testing.assert_array_equal(merged["detection_classes"][:2], [LABEL[EXUDATE], LABEL[MICROANEURYSM]])
+
+
 def test_empty_tiles_give_empty_slots_and_the_cap_keeps_the_best():
     count, merged = _merge({})
     assert count == 0 and not merged["detection_scores"].any() and not merged["detection_classes"].any()
