@@ -32,6 +32,23 @@ def test_flips_and_quarter_turns_move_pixels_exactly_as_numpy(augmentation):
     np.testing.assert_allclose(warped * 255, expected, atol=1e-3)
 
 
+@pytest.mark.parametrize("augmentation", [
+    Augmentation(hflip=True, rot90=1, scale=(1.1, 0.9), translate=(0.05, -0.1)),
+    Augmentation(vflip=True, rot90=-1, scale=(0.85, 1.2), translate=(-0.2, 0.3)),
+    Augmentation(scale=(0.8, 0.8))], ids=["turned-left", "turned-right", "shrunk"])
+def test_a_window_resamples_only_its_part_yet_equals_that_part_of_the_whole_warp(augmentation):
+    """warp_photograph reads only the rows and columns its samples reach; cut windows, fill at the edges
+    included, must match the whole augmented image."""
+    photograph = np.random.default_rng(3).integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    to_augmented, size = geometry.photograph_to_augmented(augmentation, photograph.shape[:2])
+    whole = geometry.warp_photograph(tf.constant(photograph), to_augmented, size, 128).numpy()
+    side = 16
+    for top, left in ((0, 0), (7, 13), (int(size[0]) - side, int(size[1]) - side)):
+        to_window = geometry._affine(1, 0, -top, 0, 1, -left) @ to_augmented
+        window = geometry.warp_photograph(tf.constant(photograph), to_window, (side, side), 128)
+        np.testing.assert_allclose(window, whole[top:top + side, left:left + side], atol=1e-5)
+
+
 def test_a_shift_brings_in_the_fill_value_and_clips_the_boxes():
     to_augmented, size = geometry.photograph_to_augmented(Augmentation(translate=(0.0, 0.5)), [4, 8])
     warped = geometry.warp_photograph(tf.fill([4, 8, 3], tf.constant(200, tf.uint8)), to_augmented, size, 128)
