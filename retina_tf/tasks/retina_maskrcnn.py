@@ -179,7 +179,8 @@ def _repeated_training_split(params: config_lib.LesionDataConfig, input_context)
     it decodes: 3 MB more per IDRiD photograph read at 1024 px (tfds 4.9.10, TensorFlow 2.20), so that the
     IDRiD benchmark's training was killed at 24 GB after 6000 photographs. Read with `cache=True`, which
     there only turns `repeat_filenames` off (files still shuffled, shards still split between workers),
-    then repeated, memory stays flat. None (Model Garden reads) for validation or a cached split.
+    then repeated, memory stays flat. With cache_photographs the first pass's decoded examples are kept and
+    repeated. None (Model Garden reads) for validation or a cached split.
     """
     if not params.is_training or params.cache or not isinstance(params.tfds_name, str) or not params.tfds_name:
         return None
@@ -188,7 +189,7 @@ def _repeated_training_split(params: config_lib.LesionDataConfig, input_context)
         tfds_skip_decoding_feature=params.tfds_skip_decoding_feature, tfds_as_supervised=params.tfds_as_supervised,
         input_context=input_context, seed=params.seed, is_training=True, cache=True,
         cycle_length=params.cycle_length, block_length=params.block_length)
-    return split.repeat()
+    return (split.cache() if params.cache_photographs else split).repeat()
 
 
 def _with_exact_ground_truth(parse, max_instances: int):

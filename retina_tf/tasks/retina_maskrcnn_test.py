@@ -1,6 +1,9 @@
 """The task reads e_ophtha through the lesion parser and validates with the paper's metric."""
 
 
+import functools
+import shutil
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -137,3 +140,28 @@ def test_training_split_is_read_whole_once_per_pass_and_repeated(eophtha_data_di
     batches = 2 * count // train.global_batch_size + 1
     task = task_factory.get_task(params.task)
     assert sum(1 for _ in task.build_inputs(train).take(batches)) == batches
+
+
+def test_cached_photographs_are_read_from_the_files_once(eophtha_data_dir, tmp_path, monkeypatch):
+    """cache_photographs: once a pass is read, later passes come from memory, so the files can go. (TFDS
+    caches a dataset this small by itself, as it does idrid/lesions_1024, but not idrid/lesions_2048.)"""
+    monkeypatch.setattr(tfds, "ReadConfig", functools.partial(tfds.ReadConfig, try_autocache=False))
+    data_dir = tmp_path / "data"
+    shutil.copytree(eophtha_data_dir, data_dir)
+    for cached in (False, True):
+        params = experiment.experiment_params(
+            [SMOKE_CPU], [f"task.train_data.cache_photographs={cached}"], data_dir=data_dir)
+        train = params.task.train_data
+        count = tfds.builder(train.tfds_name, data_dir=str(data_dir)).info.splits[train.tfds_split].num_examples
+        passes = iter(retina_maskrcnn._repeated_training_split(train, None))
+        first = sorted(int(next(passes)["image/id"]) for _ in range(count))
+        records = {record: record.read_bytes() for record in data_dir.rglob("*.tfrecord*")}
+        for record in records:
+            record.unlink()
+        try:
+            second = sorted(int(next(passes)["image/id"]) for _ in range(count))
+            assert cached and second == first
+        except tf.errors.NotFoundError:
+            assert not cached
+        for record, data in records.items():
+            record.write_bytes(data)
