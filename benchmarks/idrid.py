@@ -3,9 +3,11 @@
 Data: the IDRiD segmentation download (default ../shared/idrid, laid out as
 the download; CC BY 4.0). Builds `idrid/lesions_1024` (45 train, 9 validation
 photographs from IDRiD's 54 training ones, its 27 test photographs; with
-`--masks dilated` `idrid/dilated_1024`, the paper's dilated masks), trains
-configs smoke_cpu + real_cpu + idrid_cpu (ResNet-18 FPN with slim heads, from
-scratch, random windows of the 1024 px photographs), then:
+`--masks dilated` `idrid/dilated_1024`, the paper's dilated masks; with
+`--resolution 2048` `idrid/lesions_2048`), trains configs smoke_cpu + real_cpu
++ idrid_cpu (ResNet-18 FPN with slim heads, from scratch, random windows of
+the photographs; at 2048 also idrid_2048_cpu: the same windows, and tiles of
+1088 px wherever whole photographs are scored), then:
 
 1. scores the validation photographs with the last checkpoint and chooses
    the operating point there (retina_tf.evaluation.operating_point);
@@ -20,7 +22,8 @@ scratch, random windows of the 1024 px photographs), then:
    (gamma, a colour cast, JPEG quality 70, a smaller field of view) and
    reports the pixel AUPR of each beside the unaltered one.
 
-    python benchmarks/idrid.py [--steps 8000] [--masks lesions|dilated] [--manual-dir ../shared/idrid] [--workdir DIR]
+    python benchmarks/idrid.py [--steps 8000] [--masks lesions|dilated] [--resolution 1024|2048]
+                               [--manual-dir ../shared/idrid] [--workdir DIR]
 """
 
 import argparse
@@ -47,7 +50,10 @@ from retina_tf.serving import export
 from retina_tf.serving.predictor import SavedModelPredictor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MASKS = {"lesions": "idrid/lesions_1024", "dilated": "idrid/dilated_1024"}   # --masks: the dataset trained on
+# (--masks, --resolution): the dataset trained on, and the experiment files layered on smoke_cpu + real_cpu
+RECIPES = {("lesions", 1024): ("idrid/lesions_1024", ["idrid_cpu.yaml"]),
+           ("dilated", 1024): ("idrid/dilated_1024", ["idrid_cpu.yaml"]),
+           ("lesions", 2048): ("idrid/lesions_2048", ["idrid_cpu.yaml", "idrid_2048_cpu.yaml"])}
 PAPER_THRESHOLD = 0.35   # the paper's minimum detection confidence
 OVERLAID = (75, 79, 81)   # the most microaneurysms, the most exudates, the RGBA-masked photograph
 
@@ -65,13 +71,14 @@ def build(dataset: str, manual_dir: pathlib.Path, data_dir: pathlib.Path):
     return builder
 
 
-def train(dataset: str, data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: int, overrides) -> int:
+def train(dataset: str, files, data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: int,
+          overrides) -> int:
     """Trains to `steps` (or resumes there); returns the model's detection cap."""
     epoch = 100
     first = max(1, (steps * 3 // 4) // epoch)
     second = max(1, steps // epoch - first)
     params = experiment_params(
-        [SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml", CONFIG_DIR / "idrid_cpu.yaml"],
+        [SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml", *(CONFIG_DIR / name for name in files)],
         [f"task.train_data.parser.aug_window_size=[{window},{window}]", f"task.schedule.steps_per_epoch={epoch}",
          f"task.schedule.epochs=[{first},{second}]", "task.schedule.validation_every_epochs=10",
          f"task.train_data.tfds_name={dataset}", f"task.validation_data.tfds_name={dataset}", *overrides],
@@ -79,8 +86,9 @@ def train(dataset: str, data_dir: pathlib.Path, model_dir: pathlib.Path, steps: 
     start = time.perf_counter()
     result = train_lib.train(params, model_dir, mode="train_and_eval")   # validation every 1000 steps
     minutes = (time.perf_counter() - start) / 60
+    size = params.task.model.input_size[0]
     print(f"machine: {os.cpu_count()} CPU cores; trained to step {result.step} (batch 2, {window}x{window} "
-          f"windows of the 1024 px photographs) in {minutes:.1f} min this run")
+          f"windows of the {size} px photographs) in {minutes:.1f} min this run")
     return params.task.model.detection_generator.max_num_detections
 
 
@@ -195,20 +203,25 @@ def main():
                         help="the IDRiD download (the folder holding 'A. Segmentation')")
     parser.add_argument("--steps", type=int, default=8000,
                         help="training steps of batch 2 (8000: about 40 min on 2 cores)")
-    parser.add_argument("--window", type=int, default=256, help="side of the training windows at 1024 px")
+    parser.add_argument("--window", type=int, default=256, help="side of the training windows")
     parser.add_argument("--workdir", type=pathlib.Path, help="keep the dataset, model, export and pictures here "
                                                              "(a second run resumes or reuses them)")
-    parser.add_argument("--masks", choices=sorted(MASKS), default="lesions",
+    parser.add_argument("--masks", choices=["lesions", "dilated"], default="lesions",
                         help="train on masks the size of the lesions, or on the paper's dilated ones; pixel AUPR is "
                              "scored against the lesions as drawn either way")
+    parser.add_argument("--resolution", type=int, choices=[1024, 2048], default=1024,
+                        help="the photographs' side: 2048 trains on windows of idrid/lesions_2048 and runs "
+                             "validation, the export and scoring over tiles (configs/idrid_2048_cpu.yaml)")
     parser.add_argument("--override", action="append", default=[], help="extra field=value config overrides")
     args = parser.parse_args()
 
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="idrid_"))
     data_dir, model_dir = workdir / "data", workdir / "model"
-    dataset = MASKS[args.masks]
+    if (args.masks, args.resolution) not in RECIPES:
+        parser.error(f"--masks {args.masks} has no dataset at --resolution {args.resolution}")
+    dataset, files = RECIPES[args.masks, args.resolution]
     build(dataset, args.manual_dir, data_dir)
-    cap = train(dataset, data_dir, model_dir, args.steps, args.window, args.override)
+    cap = train(dataset, files, data_dir, model_dir, args.steps, args.window, args.override)
 
     validation, checkpoint = checkpoint_results(model_dir, data_dir, "validation")
     chosen = operating_point.choose_operating_point(validation)

@@ -43,6 +43,7 @@ def test_the_schedule_gives_steps_and_boundaries():
                                    ["paper_1gpu.yaml", "paper_multi_gpu.yaml"],
                                    ["paper_1gpu.yaml", "paper_multi_worker.yaml"],
                                    ["smoke_cpu.yaml", "real_cpu.yaml", "idrid_cpu.yaml"],
+                                   ["smoke_cpu.yaml", "real_cpu.yaml", "idrid_cpu.yaml", "idrid_2048_cpu.yaml"],
                                    ["paper_1gpu.yaml", "idrid_1gpu.yaml"]])
 def test_every_yaml_loads_strictly(files):
     config = exp_factory.get_exp_config(EXPERIMENT)
