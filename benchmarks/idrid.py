@@ -9,8 +9,9 @@ photographs from IDRiD's 54 training ones, its 27 test photographs; with
 the photographs; at 2048 also idrid_2048_cpu: the same windows, and tiles of
 1088 px wherever whole photographs are scored), then:
 
-1. scores the validation photographs with the last checkpoint and chooses
-   the operating point there (retina_tf.evaluation.operating_point);
+1. scores the validation photographs with the last checkpoint (with
+   `--average K` the mean of the last K, retina_tf.engine.averaging) and
+   chooses the operating point there (retina_tf.evaluation.operating_point);
 2. exports the model with that operating point and scores the 27 test
    photographs once, through the export: the challenge's pixel AUPR per type
    at the original size (beside the challenge's best), lesion FROC, the
@@ -23,7 +24,7 @@ the photographs; at 2048 also idrid_2048_cpu: the same windows, and tiles of
    reports the pixel AUPR of each beside the unaltered one.
 
     python benchmarks/idrid.py [--steps 8000] [--masks lesions|dilated] [--resolution 1024|2048]
-                               [--manual-dir ../shared/idrid] [--workdir DIR]
+                               [--average K] [--manual-dir ../shared/idrid] [--workdir DIR]
 """
 
 import argparse
@@ -42,7 +43,7 @@ from retina_tf import LESION_CLASSES, datasets
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
 from retina_tf.configs.experiment import experiment_params
 from retina_tf.data import eophtha, fundus, idrid, visualise
-from retina_tf.engine import train_lib
+from retina_tf.engine import averaging, train_lib
 from retina_tf.engine.evaluate_lib import checkpoint_results, normalised_predictions, saved_model_results
 from retina_tf.evaluation import operating_point, pixel_aupr, report
 from retina_tf.evaluation.records import LABELS, Lesions, PhotographResult, encode_mask
@@ -212,6 +213,10 @@ def main():
     parser.add_argument("--resolution", type=int, choices=[1024, 2048], default=1024,
                         help="the photographs' side: 2048 trains on windows of idrid/lesions_2048 and runs "
                              "validation, the export and scoring over tiles (configs/idrid_2048_cpu.yaml)")
+    parser.add_argument("--average", type=int, metavar="K",
+                        help="score and export the mean of the last K checkpoints (retina-tf average) instead of the "
+                             "last one; its figures and pictures go to DIR/*-meanK (the training must keep K: "
+                             "--override trainer.max_to_keep=K)")
     parser.add_argument("--override", action="append", default=[], help="extra field=value config overrides")
     args = parser.parse_args()
 
@@ -223,23 +228,29 @@ def main():
     build(dataset, args.manual_dir, data_dir)
     cap = train(dataset, files, data_dir, model_dir, args.steps, args.window, args.override)
 
-    validation, checkpoint = checkpoint_results(model_dir, data_dir, "validation")
+    scored, suffix = None, ""
+    if args.average:
+        averaged = averaging.average_checkpoints(model_dir, args.average)
+        scored, suffix = averaged.checkpoint, f"-mean{args.average}"
+        print(f"\nscoring the mean of {len(averaged.sources)} checkpoints, {averaged.sources[0]} to "
+              f"{averaged.sources[-1]}")
+    validation, checkpoint = checkpoint_results(model_dir, data_dir, "validation", checkpoint=scored)
     chosen = operating_point.choose_operating_point(validation)
     for lesion, threshold in chosen.items():
         print(operating_point.summary_line(lesion, threshold))
-    chosen_file = operating_point.write_operating_point(chosen, workdir / "validation", "validation",
+    chosen_file = operating_point.write_operating_point(chosen, workdir / f"validation{suffix}", "validation",
                                                         len(validation), checkpoint)
     point = operating_point.read_operating_point(chosen_file)
     print_figures("validation (checkpoint)", validation, point.thresholds)
     diagnose(validation, cap)
 
-    version = export.export(model_dir, workdir / "export", operating_point=point)
+    version = export.export(model_dir, workdir / "export", operating_point=point, checkpoint=scored)
     start = time.perf_counter()
     test = saved_model_results(version, data_dir, "test", None)
     print(f"\nscored the test photographs through {version} in {(time.perf_counter() - start) / 60:.1f} min")
-    report.write_report(test, workdir / "test")
+    report.write_report(test, workdir / f"test{suffix}")
     print_figures("test (export, scored once)", test, point.thresholds)
-    write_overlays(dataset, test, data_dir, workdir / "overlays", point.thresholds)
+    write_overlays(dataset, test, data_dir, workdir / f"overlays{suffix}", point.thresholds)
     camera_table(dataset, version, args.manual_dir, data_dir)
 
 

@@ -28,6 +28,7 @@ COMMANDS = {
     "train": ("train", "train (or resume) the Mask R-CNN experiment in a model_dir"),
     "evaluate": ("evaluate", "score a model on a TFDS split: paper mAP, COCO AP, FROC, screening, pixel AUPR"),
     "cycle": ("cycle", "one scheduled cycle: resume training, validate, export if better"),
+    "average": ("average", "average a model_dir's last checkpoints into one (for export and evaluate --checkpoint)"),
     "export": ("export", "export a trained model as a SavedModel version for TF Serving"),
     "serve": ("serve", "serve an export over gRPC from this process (tests, demos; production: tensorflow/serving)"),
     "predict": ("predict", "find lesions on photographs via a model server or a SavedModel; JSON and overlay PNGs"),

@@ -68,6 +68,30 @@ def newest_readable(model_dir: str | os.PathLike) -> Readable:
     return Readable(None, tuple(unreadable))
 
 
+def newest(model_dir: str | os.PathLike, count: int) -> list[str]:
+    """Up to count checkpoints of model_dir that read, newest first; one that does not read is passed over.
+
+    Args:
+      model_dir: a training model_dir (local or a bucket).
+      count: how many.
+
+    Returns:
+      Their prefixes.
+    """
+    found = []
+    for checkpoint in _newest_first(os.fspath(model_dir)):
+        if len(found) == count:
+            break
+        if why_unreadable(checkpoint) is None:
+            found.append(checkpoint)
+    return found
+
+
+def step_of(checkpoint: str) -> int:
+    """The step in a checkpoint's prefix (model_dir/ckpt-N), -1 where it has none."""
+    return _numbered(checkpoint)[1]
+
+
 def _newest_first(model_dir: str) -> list[str]:
     """The latest checkpoint, then every older one whose files are there (<prefix>-<number>.index), newest
     first: a `checkpoint` file may list only the latest."""

@@ -89,3 +89,12 @@ def test_why_unreadable_is_one_line_for_each_damage(tmp_path, damage):
     why = checkpoints.why_unreadable(saved)
     assert why and "\n" not in why, why
     why.encode("utf-8")
+
+
+def test_the_newest_few_that_read_come_newest_first_and_say_their_step(tmp_path):
+    saved = _saved(tmp_path, 4)
+    _truncate(saved[2])
+    assert checkpoints.newest(tmp_path, 2) == [saved[3], saved[1]]
+    assert checkpoints.newest(tmp_path, 9) == [saved[3], saved[1], saved[0]]
+    assert [checkpoints.step_of(checkpoint) for checkpoint in saved] == [1, 2, 3, 4]
+    assert checkpoints.step_of(str(tmp_path / "averaged")) == -1
