@@ -30,8 +30,10 @@ LAYERS = (
     ("retina_tf.testing",),
 )
 # Model Garden's rule: only what runs a task registers it (its train.py and export scripts); here the engine's
-# loops, and the testing helpers that build models for tests and benchmarks.
-REGISTRY_IMPORTERS = ("retina_tf.engine.train_lib", "retina_tf.engine.evaluate_lib", "retina_tf.testing.serving")
+# loops, its checkpoint averaging (which builds the task's model to read checkpoints into), and the testing
+# helpers that build models for tests and benchmarks.
+REGISTRY_IMPORTERS = ("retina_tf.engine.train_lib", "retina_tf.engine.evaluate_lib", "retina_tf.engine.averaging",
+                      "retina_tf.testing.serving")
 # retina_tf.evaluation's promise: a notebook scores its own predictions without TensorFlow.
 WITHOUT_TENSORFLOW = "retina_tf.evaluation"
 
