@@ -5,10 +5,13 @@ still wander from one checkpoint to the next after its learning rate drops,
 and the last checkpoint is only one point of that walk (step 7000 beat step
 8000 by 0.04 exudate AUPR on validation). The mean of the weights over the
 last checkpoints sits nearer the middle of the region they wander in
-(Izmailov et al., "Averaging Weights Leads to Wider Optima", UAI 2018). Batch
-normalisation's moving statistics are averaged with the weights: they move
-slowly over the checkpoints averaged. What it bought is measured in
-benchmarks/README.md; export and evaluate take the result with --checkpoint.
+(Izmailov et al., "Averaging Weights Leads to Wider Optima", UAI 2018), once
+the run has settled: on the IDRiD recipe the mean of the last 10 checkpoints
+scored about 0.01 exudate AUPR above the last one after 2000 steps at the
+low rate, and below it after 1000, while the scores still climbed
+(benchmarks/README.md). Batch normalisation's moving statistics are averaged
+with the weights: they move slowly over the checkpoints averaged. Export and
+evaluate take the result with --checkpoint.
 """
 
 import dataclasses
