@@ -46,7 +46,7 @@ def test_the_newest_checkpoints_are_averaged_weight_by_weight(model_dir, model):
     assert len(mean) > 100
     for values, *parts in zip(mean, *sources):
         expected = np.mean(np.array(parts, np.float64), axis=0)
-        # float32 sums of three: a few units in the last place of the largest term
+        # the mean is taken in float64 and rounded once to float32: half a unit in its last place at most
         np.testing.assert_allclose(values, expected, rtol=0, atol=1e-6 * (1 + np.abs(parts).max()))
     assert not np.allclose(mean[0], sources[-1][0])
 
