@@ -77,13 +77,14 @@ def _at_original_size(results: list[PhotographResult], builder, split: str) -> l
 
 
 def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathLike, split: str, config: str | None,
-                        progress=None) -> list[PhotographResult]:
+                        progress=None, mask_threshold: float = detections.MASK_THRESHOLD) -> list[PhotographResult]:
     """PhotographResults of a TFDS e_ophtha split scored through the SavedModel's `normalised` signature.
 
     The dataset's images are already normalised, so scoring happens at the
     dataset's resolution against its exact stored lesion masks, as for a
     checkpoint (checkpoint_results); the annotation as drawn, where stored,
-    comes at the original size.
+    comes at the original size. mask_threshold: where the M x M mask
+    probabilities are cut (detections.predicted_lesions).
     """
     version = model_base.version_folder(saved_model)
     metadata = model_base.export_metadata(version)   # read before the SavedModel loads, as is the dataset
@@ -112,19 +113,21 @@ def saved_model_results(saved_model: str | os.PathLike, data_dir: str | os.PathL
                     for label, lesion in enumerate(LESION_CLASSES, start=1)},
             ground_truth=detections.ground_truth_lesions(objects["bbox"] * size, objects["label"] + 1,
                                                          objects["mask"], size, size),
-            predictions=normalised_predictions(predictor, example["image"]),
+            predictions=normalised_predictions(predictor, example["image"], mask_threshold),
             **(_drawn_at_original_size(example) if "original_lesion_pixels" in example else {})))
         if progress:
             progress(len(results))
     return results
 
 
-def normalised_predictions(predictor: SavedModelPredictor, image: np.ndarray) -> Lesions:
+def normalised_predictions(predictor: SavedModelPredictor, image: np.ndarray,
+                           mask_threshold: float = detections.MASK_THRESHOLD) -> Lesions:
     """The lesions an export finds on one normalised S x S image (its `normalised` signature), at S x S.
 
     Args:
       predictor: the export.
       image: S x S x 3 uint8, normalised as the dataset's images are.
+      mask_threshold: the mask probability from which a pixel is lesion.
 
     Returns:
       The predictions, as PhotographResult holds them.
@@ -133,7 +136,8 @@ def normalised_predictions(predictor: SavedModelPredictor, image: np.ndarray) ->
     count = int(outputs["num_lesions"][0])
     size = image.shape[0]
     return detections.predicted_lesions(outputs["boxes"][0][:count], outputs["classes"][0][:count],
-                                        outputs["scores"][0][:count], outputs["masks"][0][:count], size, size)
+                                        outputs["scores"][0][:count], outputs["masks"][0][:count], size, size,
+                                        mask_threshold)
 
 
 def dataset_name(config: str | None, recorded: str | None) -> str:

@@ -41,7 +41,8 @@ def box_crops(boxes: np.ndarray, probabilities: np.ndarray, threshold: float = M
     return crops
 
 
-def predicted_lesions(boxes, classes, scores, masks, height: int, width: int) -> Lesions:
+def predicted_lesions(boxes, classes, scores, masks, height: int, width: int,
+                      mask_threshold: float = MASK_THRESHOLD) -> Lesions:
     """Found detections (already cut to num_detections) in photograph pixels.
 
     Args:
@@ -51,13 +52,16 @@ def predicted_lesions(boxes, classes, scores, masks, height: int, width: int) ->
       masks: [N, M, M] probabilities over each box.
       height: the image's height in pixels.
       width: its width in pixels.
+      mask_threshold: the mask probability from which a pixel is lesion (the export pastes at MASK_THRESHOLD;
+        benchmarks/pixel_precision.py measures others).
 
     Returns:
-      The predictions: boxes rounded to whole pixels, masks thresholded at MASK_THRESHOLD and cut to the image.
+      The predictions: boxes rounded to whole pixels, masks thresholded and cut to the image.
     """
     boxes = np.asarray(boxes, float).reshape(-1, 4)
     rounded = np.round(boxes)
-    return Lesions.from_box_masks(rounded, box_crops(rounded, masks), classes, height, width, scores=scores)
+    return Lesions.from_box_masks(rounded, box_crops(rounded, masks, mask_threshold), classes, height, width,
+                                  scores=scores)
 
 
 def ground_truth_lesions(boxes, classes, mask_pngs, height: int, width: int) -> Lesions:

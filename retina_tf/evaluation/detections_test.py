@@ -66,3 +66,12 @@ def test_masks_below_the_threshold_are_empty_and_boxes_clip_to_the_photograph():
     assert crops[1].shape == (0, 4)
     lesions = detections.predicted_lesions([[-2, -2, 4, 4]], [1], [0.5], [np.ones((28, 28))], 16, 16)
     assert mask_util.area(lesions.masks[0]) == 16
+
+
+def test_a_lower_mask_threshold_covers_the_less_certain_pixels():
+    probabilities = np.full((28, 28), 0.45)
+    probabilities[:, 14:] = 0.55   # the right half of the box more certain
+    at_half = detections.predicted_lesions([[0, 0, 8, 8]], [1], [0.9], [probabilities], 16, 16)
+    at_040 = detections.predicted_lesions([[0, 0, 8, 8]], [1], [0.9], [probabilities], 16, 16, mask_threshold=0.4)
+    assert mask_util.area(at_half.masks[0]) == 32
+    assert mask_util.area(at_040.masks[0]) == 64
