@@ -160,7 +160,7 @@ def test_cached_photographs_are_read_from_the_files_once(eophtha_data_dir, tmp_p
             record.unlink()
         try:
             # Two more passes: a pass the pipeline began reading ahead before the files went can still come
-            # (one failed so under a loaded make test); the one after it must open the files again.
+            # (one came so, once, under a loaded make test); the one after it must open the files again.
             later = [sorted(int(next(passes)["image/id"]) for _ in range(count)) for _ in range(2)]
             assert cached and later == [first, first]
         except tf.errors.NotFoundError:
