@@ -23,9 +23,7 @@ from retina_tf.evaluation import pixel_aupr
 
 def counts(scores: np.ndarray, drawn: np.ndarray) -> pixel_aupr.PixelCounts:
     levels, index = np.unique(scores, return_inverse=True)
-    every = np.bincount(index.ravel(), minlength=len(levels))
-    lesion = np.bincount(index.ravel()[drawn.ravel()], minlength=len(levels))
-    return pixel_aupr.PixelCounts(levels, lesion, every - lesion)
+    return pixel_aupr.level_counts(levels, index.reshape(scores.shape), drawn)
 
 
 def aupr(photographs: list[pixel_aupr.PixelCounts]) -> float:

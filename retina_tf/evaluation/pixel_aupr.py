@@ -156,10 +156,24 @@ def photograph_counts(result: PhotographResult, label: int) -> PixelCounts:
     if result.geometry is not None:
         levels = np.append(levels, 0.0)
         index = to_original(index, result.geometry, fill=len(levels) - 1)
+    drawn = None if status == ABSENT else mask_util.decode(result.lesion_pixels[label]).astype(bool)
+    return level_counts(levels, index, drawn)
+
+
+def level_counts(levels: np.ndarray, index: np.ndarray, drawn: np.ndarray | None) -> PixelCounts:
+    """Lesion and background pixels per score, from each pixel's index into levels.
+
+    Args:
+      levels: [K] the distinct scores.
+      index: [height, width] each pixel's index into levels.
+      drawn: [height, width] bool, the lesion as drawn; None where the type is absent.
+
+    Returns:
+      The counts of the levels some pixel keeps (a score no pixel keeps, its lesions beyond the photograph's
+      edge, is no threshold).
+    """
     every = np.bincount(index.ravel(), minlength=len(levels))
-    lesion = np.zeros_like(every) if status == ABSENT else np.bincount(
-        index[mask_util.decode(result.lesion_pixels[label]).astype(bool)], minlength=len(levels))
-    # A score no pixel keeps (its lesions beyond the photograph's edge) is no threshold.
+    lesion = np.zeros_like(every) if drawn is None else np.bincount(index[drawn], minlength=len(levels))
     kept = every > 0
     return PixelCounts(levels[kept], lesion[kept], (every - lesion)[kept])
 
