@@ -43,6 +43,9 @@ class LesionParser(maskrcnn_config.Parser):
     # The share of those windows placed to hold a lesion (the others anywhere): lesions cover a few
     # percent of a fundus, so windows placed anywhere mostly hold none.
     aug_window_lesion_fraction: float = 0.0
+    # [low, high]: multiply each channel's departure from fill_value by a factor log-uniform in it, as
+    # another camera's gamma or colour cast does to a normalised photograph; empty: none.
+    aug_channel_contrast: List[float] = dataclasses.field(default_factory=list)
     fill_value: int = 128              # neutral grey of a normalised photograph
     rpn_batch_size_per_im: int = 512   # paper: 512 anchors per image (default 256)
     max_num_instances: int = 320       # above the most lesions on one e-ophtha photograph (~120)

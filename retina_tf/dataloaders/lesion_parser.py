@@ -15,6 +15,7 @@ stock parser's keys, shapes and dtypes except the training `gt_masks`, which
 the model of modeling.lesion_maskrcnn reads.
 """
 
+import math
 from typing import Sequence
 
 import tensorflow as tf
@@ -54,6 +55,13 @@ class Parser(maskrcnn_input.Parser):
     the others anywhere: lesions cover a few percent of a fundus, and
     windows placed anywhere mostly teach background, which the rest still do.
 
+    With aug_channel_contrast (low, high) each channel's departure from
+    fill_value is multiplied by its own factor, log-uniform in [low, high],
+    and clipped: another camera's gamma or colour cast reaches a normalised
+    photograph as just that (the normalisation subtracts the local
+    background, so a gamma g multiplies a channel's lesion contrast by
+    g * background ** (g - 1); benchmarks/README.md measures the factors).
+
     Training labels differ from the stock parser's in one key: `gt_masks`
     holds the lesions' crops and where they lie (ops.mask_crops), for
     modeling.lesion_mask_sampler to sample the targets at the ROIs;
@@ -63,7 +71,8 @@ class Parser(maskrcnn_input.Parser):
     """
 
     def __init__(self, *args, aug_rand_rotate90: bool = False, aug_translate_max: float = 0.0,
-                 aug_window_size: Sequence[int] = (), aug_window_lesion_fraction: float = 0.0, fill_value: int = 128,
+                 aug_window_size: Sequence[int] = (), aug_window_lesion_fraction: float = 0.0,
+                 aug_channel_contrast: Sequence[float] = (), fill_value: int = 128,
                  max_lesion_mask_pixels: int = 2**20, **kwargs):
         super().__init__(*args, **kwargs)
         aug_window_size = tuple(aug_window_size or ())
@@ -79,6 +88,12 @@ class Parser(maskrcnn_input.Parser):
         if not 0 <= aug_window_lesion_fraction <= 1:
             raise ValueError(f"aug_window_lesion_fraction is a fraction of the windows in [0, 1], "
                              f"got {aug_window_lesion_fraction}")
+        aug_channel_contrast = tuple(aug_channel_contrast or ())
+        if aug_channel_contrast and (len(aug_channel_contrast) != 2
+                                     or not 0 < aug_channel_contrast[0] <= aug_channel_contrast[1]):
+            raise ValueError(f"aug_channel_contrast is (low, high) with 0 < low <= high, or empty for none; "
+                             f"got {list(aug_channel_contrast)}")
+        self._aug_channel_contrast = aug_channel_contrast
         self._aug_window_lesion_fraction = aug_window_lesion_fraction
         self._aug_rand_rotate90 = aug_rand_rotate90
         self._aug_translate_max = aug_translate_max
@@ -102,11 +117,19 @@ class Parser(maskrcnn_input.Parser):
             window_lesion=tf.where(tf.random.uniform([]) < self._aug_window_lesion_fraction,
                                    tf.random.uniform([]), -1.0) if self._aug_window_size else -1.0)
 
-    def _parse_train_data(self, data):
-        return self.parse_train_data(data, self.sample_augmentation())
+    def sample_contrast(self) -> tf.Tensor | None:
+        """Each channel's contrast factor, log-uniform in aug_channel_contrast; None when it is off."""
+        if not self._aug_channel_contrast:
+            return None
+        low, high = self._aug_channel_contrast
+        return tf.exp(tf.random.uniform([3], math.log(low), math.log(high)))
 
-    def parse_train_data(self, data, augmentation: Augmentation):
-        """The training parse under a given augmentation (tests force one); outputs as the stock parser's."""
+    def _parse_train_data(self, data):
+        return self.parse_train_data(data, self.sample_augmentation(), self.sample_contrast())
+
+    def parse_train_data(self, data, augmentation: Augmentation, contrast=None):
+        """The training parse under a given augmentation and per-channel contrast factors (tests force them;
+        None leaves the pixels as resampled); outputs as the stock parser's."""
         classes, boxes, mask_pngs = self._training_lesions(data)
         photograph_size = tf.shape(data["image"])[:2]
         to_augmented, augmented_size = geometry.photograph_to_augmented(augmentation, photograph_size)
@@ -114,7 +137,8 @@ class Parser(maskrcnn_input.Parser):
         image_info, scaled_size, output_size = self._image_info(
             augmented_size, augmentation, geometry.move_boxes(crop_boxes, to_augmented, augmented_size))
         photograph_to_image = geometry.augmented_to_image(image_info) @ to_augmented
-        image, padded_size = self._model_image(data["image"], photograph_to_image, scaled_size, output_size)
+        image, padded_size = self._model_image(data["image"], photograph_to_image, scaled_size, output_size,
+                                               contrast)
         boxes, kept = self._boxes_in_view(crop_boxes, to_augmented, augmented_size, image_info)
         classes = tf.gather(classes, kept)
 
@@ -159,8 +183,9 @@ class Parser(maskrcnn_input.Parser):
         image_info, scaled_size = geometry.window_info(image_info, scaled_size, self._aug_window_size, place)
         return image_info, scaled_size, self._aug_window_size
 
-    def _model_image(self, photograph, photograph_to_image, scaled_size, output_size):
-        """The photograph distorted (aug_type), resampled once into the model's image, normalised and padded.
+    def _model_image(self, photograph, photograph_to_image, scaled_size, output_size, contrast=None):
+        """The photograph distorted (aug_type), resampled once into the model's image, its channels' contrast
+        about fill_value scaled (contrast [3], unless None), normalised and padded.
 
         Padded as the stock parser pads, so that the coarsest pyramid level
         divides it; returns the padded [height, width] too, for the anchors.
@@ -168,6 +193,9 @@ class Parser(maskrcnn_input.Parser):
         if self._augmenter is not None:
             photograph = self._augmenter.distort(photograph)
         image = geometry.warp_photograph(photograph, photograph_to_image, scaled_size, self._fill_value)
+        if contrast is not None:
+            grey = self._fill_value / 255
+            image = tf.clip_by_value(grey + tf.cast(contrast, tf.float32) * (image - grey), 0.0, 1.0)
         image = preprocess_ops.normalize_image(image)
         padded_size = preprocess_ops.compute_padded_size(output_size, 2**self._max_level)
         return tf.image.pad_to_bounding_box(image, 0, 0, *padded_size), padded_size

@@ -437,6 +437,38 @@ def test_sampled_augmentation_draws_every_switched_on_transform_independently_pe
     np.testing.assert_array_equal(plain.translate, [0, 0])
 
 
+def test_channel_contrast_scales_each_channel_about_the_grey_and_leaves_the_lesions_in_place():
+    """What another camera's gamma or colour cast does to a normalised photograph: each channel's departure
+    from the neutral grey times its own factor, clipped at black and white; labels untouched."""
+    rng = np.random.default_rng(11)
+    masks = _random_masks(rng, 6)
+    lesion, _ = _examples(masks, _image(masks, rng))
+    parser = lesion_parser.Parser(**PARSER_ARGS, fill_value=FILL, aug_channel_contrast=(0.5, 2.0))
+    augmentation = Augmentation(hflip=True, scale=(0.9, 1.1))
+    plain_image, plain_labels = parser.parse_train_data(lesion, augmentation)
+    factors = np.float32([2.0, 1.0, 0.5])
+    image, labels = parser.parse_train_data(lesion, augmentation, tf.constant(factors))
+    plain = _photograph_pixels(plain_image)
+    expected = np.clip(FILL + factors * (plain - FILL), 0, 255)
+    # float32 arithmetic on values below 256, through the parser's mean/std normalisation and back
+    np.testing.assert_allclose(_photograph_pixels(image), expected, atol=1e-3)
+    assert (expected[..., 0] == 255).any() and (expected[..., 0] == 0).any()   # the red lesions clip both ways
+    for key in ("gt_boxes", "gt_classes", "rpn_score_targets"):
+        tf.nest.map_structure(np.testing.assert_array_equal, plain_labels[key], labels[key])
+
+
+def test_sampled_channel_contrast_spans_its_range_per_channel_and_is_off_by_default():
+    assert lesion_parser.Parser(**PARSER_ARGS).sample_contrast() is None
+    parser = lesion_parser.Parser(**PARSER_ARGS, aug_channel_contrast=(0.6, 1.7))
+    tf.random.set_seed(3)
+    draws = np.array([parser.sample_contrast().numpy() for _ in range(300)])
+    assert draws.shape == (300, 3) and draws.min() >= 0.6 and draws.max() <= 1.7
+    # log-uniform: half the draws either side of the range's geometric middle, per channel, within sampling error
+    below = (draws < np.sqrt(0.6 * 1.7)).mean(axis=0)
+    assert (np.abs(below - 0.5) < 0.12).all(), below
+    assert np.abs(np.corrcoef(draws.T)[np.triu_indices(3, 1)]).max() < 0.3
+
+
 def test_a_png_that_differs_from_its_box_is_refused():
     rng = np.random.default_rng(6)
     masks = _random_masks(rng, 3)
@@ -465,4 +497,7 @@ def test_bad_augmentation_ranges_are_refused():
         lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(64, 2 * SIDE))
     with pytest.raises(ValueError, match="aug_window_lesion_fraction"):
         lesion_parser.Parser(**PARSER_ARGS, aug_window_size=(64, 64), aug_window_lesion_fraction=1.5)
+    for contrast in ((0.0, 1.5), (1.5, 0.8), (1.2,)):
+        with pytest.raises(ValueError, match="aug_channel_contrast"):
+            lesion_parser.Parser(**PARSER_ARGS, aug_channel_contrast=contrast)
 

@@ -81,6 +81,7 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
             aug_type=config_lib.photometric_augmentation(parser_config),
             aug_window_size=parser_config.aug_window_size,
             aug_window_lesion_fraction=parser_config.aug_window_lesion_fraction,
+            aug_channel_contrast=parser_config.aug_channel_contrast,
             fill_value=parser_config.fill_value,
             skip_crowd_during_training=parser_config.skip_crowd_during_training,
             max_num_instances=parser_config.max_num_instances,

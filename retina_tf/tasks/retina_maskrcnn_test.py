@@ -97,6 +97,14 @@ def test_randaug_changes_the_photograph_and_leaves_its_lesions_in_place(eophtha_
     assert max(changes) > 0.01, changes
 
 
+def test_channel_contrast_reaches_the_training_parser_only(eophtha_data_dir):
+    params = experiment.experiment_params([SMOKE_CPU], ["task.train_data.parser.aug_channel_contrast=[0.7,0.7]"],
+                                          data_dir=eophtha_data_dir)
+    task = task_factory.get_task(params.task)
+    np.testing.assert_allclose(task.build_parser(params.task.train_data).sample_contrast(), [0.7] * 3, rtol=1e-6)
+    assert task.build_parser(params.task.validation_data).sample_contrast() is None
+
+
 def test_validation_under_a_summary_writer_draws_its_first_photographs_into_tensorboard(eophtha_data_dir, tmp_path):
     params = experiment.experiment_params([SMOKE_CPU], data_dir=eophtha_data_dir)
     task = task_factory.get_task(params.task)
