@@ -17,10 +17,10 @@ aug_channel_contrast range covers (lesion_parser.Parser).
 import argparse
 import pathlib
 
+import idrid as idrid_benchmark  # benchmarks/idrid.py: the camera table's alterations
 import numpy as np
 import tensorflow as tf
 
-import idrid as idrid_benchmark   # benchmarks/idrid.py: the camera table's alterations
 from retina_tf.data import eophtha, fundus, idrid
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
