@@ -41,7 +41,7 @@ import tensorflow_datasets as tfds
 
 from retina_tf import LESION_CLASSES, datasets
 from retina_tf.configs import CONFIG_DIR, SMOKE_CPU
-from retina_tf.configs.experiment import experiment_params
+from retina_tf.configs.experiment import experiment_params, layered_params
 from retina_tf.data import eophtha, fundus, idrid, visualise
 from retina_tf.engine import averaging, train_lib
 from retina_tf.engine.evaluate_lib import checkpoint_results, normalised_predictions, saved_model_results
@@ -72,16 +72,29 @@ def build(dataset: str, manual_dir: pathlib.Path, data_dir: pathlib.Path):
     return builder
 
 
+def _config_files(files) -> list:
+    return [SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml", *(CONFIG_DIR / name for name in files)]
+
+
 def train(dataset: str, files, data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: int,
-          overrides) -> int:
-    """Trains to `steps` (or resumes there); returns the model's detection cap."""
+          overrides, warm_start=None) -> int:
+    """Trains to `steps` (or resumes there); returns the model's detection cap.
+
+    warm_start (a model folder, the steps it holds): that model's weights, every module, start this training
+    (task.init_checkpoint, modules all), which then runs only the rest of the schedule's first stage.
+    """
     epoch = 100
     first = max(1, (steps * 3 // 4) // epoch)
     second = max(1, steps // epoch - first)
+    epochs = f"[{first},{second}]"
+    if warm_start:
+        warm_dir, warm_steps = warm_start
+        epochs = f"[{first - warm_steps // epoch},{second}]"
+        overrides = [f"task.init_checkpoint={warm_dir}", "task.init_checkpoint_modules=all", *overrides]
     params = experiment_params(
-        [SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml", *(CONFIG_DIR / name for name in files)],
+        _config_files(files),
         [f"task.train_data.parser.aug_window_size=[{window},{window}]", f"task.schedule.steps_per_epoch={epoch}",
-         f"task.schedule.epochs=[{first},{second}]", "task.schedule.validation_every_epochs=10",
+         f"task.schedule.epochs={epochs}", "task.schedule.validation_every_epochs=10",
          f"task.train_data.tfds_name={dataset}", f"task.validation_data.tfds_name={dataset}", *overrides],
         data_dir=data_dir)
     start = time.perf_counter()
@@ -91,6 +104,23 @@ def train(dataset: str, files, data_dir: pathlib.Path, model_dir: pathlib.Path, 
     print(f"machine: {os.cpu_count()} CPU cores; trained to step {result.step} (batch 2, {window}x{window} "
           f"windows of the {size} px photographs) in {minutes:.1f} min this run")
     return params.task.model.detection_generator.max_num_detections
+
+
+def warm_start_at_1024(steps: int, total_steps: int, manual_dir: pathlib.Path, data_dir: pathlib.Path,
+                       workdir: pathlib.Path, window: int, overrides):
+    """Progressive resizing: the first `steps` of a 2048 px training run, on windows of the 1024 px photographs
+    (each holds about three times the lesions: training_windows.py) at the first learning rate."""
+    first_stage = (total_steps * 3 // 4) // 100 * 100
+    if not 0 < steps < first_stage or steps % 100:
+        raise SystemExit(f"--warm-start {steps}: give a multiple of 100 below the first learning rate's "
+                         f"{first_stage} steps")
+    dataset, files = RECIPES["lesions", 1024]
+    build(dataset, manual_dir, data_dir)
+    rate = layered_params(_config_files(files), overrides).task.schedule.learning_rates[0]
+    model_dir = workdir / "model-1024"
+    train(dataset, files, data_dir, model_dir, steps, window,
+          [*overrides, f"task.schedule.epochs=[{steps // 100}]", f"task.schedule.learning_rates=[{rate}]"])
+    return model_dir, steps
 
 
 def print_figures(name: str, results, thresholds: dict[str, float]):
@@ -217,6 +247,10 @@ def main():
                         help="score and export the mean of the last K checkpoints (retina-tf average) instead of the "
                              "last one; its figures and pictures go to DIR/*-meanK (the training must keep K: "
                              "--override trainer.max_to_keep=K)")
+    parser.add_argument("--warm-start", type=int, metavar="STEPS",
+                        help="with --resolution 2048: train the first STEPS (a multiple of 100, at the first "
+                             "learning rate) on windows of idrid/lesions_1024 in DIR/model-1024, then the rest at "
+                             "2048 px from those weights")
     parser.add_argument("--override", action="append", default=[], help="extra field=value config overrides")
     args = parser.parse_args()
 
@@ -225,8 +259,14 @@ def main():
     if (args.masks, args.resolution) not in RECIPES:
         parser.error(f"--masks {args.masks} has no dataset at --resolution {args.resolution}")
     dataset, files = RECIPES[args.masks, args.resolution]
+    warm_start = None
+    if args.warm_start:
+        if args.resolution == 1024:
+            parser.error("--warm-start trains its first steps at 1024 px: give it with --resolution 2048")
+        warm_start = warm_start_at_1024(args.warm_start, args.steps, args.manual_dir, data_dir, workdir,
+                                        args.window, args.override)
     build(dataset, args.manual_dir, data_dir)
-    cap = train(dataset, files, data_dir, model_dir, args.steps, args.window, args.override)
+    cap = train(dataset, files, data_dir, model_dir, args.steps, args.window, args.override, warm_start)
 
     scored, suffix = None, ""
     if args.average:
