@@ -24,10 +24,12 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 from retina_tf.utils.errors import UserError
 
 # Where Model Garden's checkpoints keep a module: at the top (its pretrained backbones, this module's
-# output), or under the trainer's `model` (a ClassificationModel tracks its backbone as _backbone).
+# output), or under the trainer's `model` (a ClassificationModel tracks its backbone as _backbone); and the
+# trainer's whole `model`, which init_checkpoint_modules "all" restores (a trained Mask R-CNN, fine-tuned).
 _MODULE_PATHS = {
     "backbone": (("backbone",), ("model", "backbone"), ("model", "_backbone")),
     "decoder": (("decoder",), ("model", "decoder"), ("model", "_decoder")),
+    "model": (("model",),),
 }
 
 # keras.applications.resnet (ResNet v1): batch norm epsilon, and preprocess_input's "caffe" mode, which
@@ -50,7 +52,7 @@ def module_names(init_checkpoint_modules) -> list[str]:
     """task.init_checkpoint_modules ("backbone", "backbone,decoder", "all" or a list) as a list of names."""
     value = init_checkpoint_modules
     names = [name.strip() for name in (value.split(",") if isinstance(value, str) else value)]
-    if names != ["all"] and not set(names) <= set(_MODULE_PATHS):
+    if names != ["all"] and not set(names) <= {"backbone", "decoder"}:
         raise UserError(f"task.init_checkpoint_modules {value!r}: give backbone, decoder (comma-separated) or all")
     return names
 
@@ -66,7 +68,8 @@ def write(backbone: tf_keras.Model, out_dir) -> str:
 
 
 def restore(checkpoint, modules: dict) -> str:
-    """Restores each module ("backbone", "decoder" -> a Keras model) from where `checkpoint` keeps it.
+    """Restores each module ("backbone", "decoder", or "model": the whole Mask R-CNN -> a Keras model) from
+    where `checkpoint` keeps it.
 
     checkpoint is a checkpoint prefix or a folder (its latest checkpoint);
     every variable of each module must be found there. Returns the prefix read.
@@ -87,8 +90,10 @@ def restore(checkpoint, modules: dict) -> str:
         _as_checkpoint(tree).read(prefix).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
-        raise UserError(f"{prefix}: its {', '.join(modules)} does not fit the model's "
-                        f"(another ResNet depth? task.model.backbone.resnet.model_id): {first}") from error
+        differs = ("another backbone, heads or mask grid? compare the params.yaml beside it" if "model" in modules
+                   else "another ResNet depth? task.model.backbone.resnet.model_id")
+        raise UserError(f"{prefix}: its {', '.join(modules)} does not fit the model's ({differs}): {first}"
+                        ) from error
     return prefix
 
 

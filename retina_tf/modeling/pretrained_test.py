@@ -89,6 +89,32 @@ def test_train_init_checkpoint_takes_a_classification_checkpoint_as_it_is(classi
         task_factory.get_task(params.task).initialize(model)
 
 
+def test_all_modules_fine_tune_a_trained_model_at_another_resolution(classification_checkpoint, tmp_path):
+    """init_checkpoint_modules all: every variable of a trained Mask R-CNN, as the trainer saves it, starts a
+    model of the same architecture at another input size; a checkpoint without that model is refused."""
+    params = experiment.layered_params([SMOKE_CPU])
+    trained = task_factory.get_task(params.task).build_model()
+    _randomise(trained, seed=5)
+    tf.train.Checkpoint(model=trained, optimizer=tf_keras.optimizers.Adam(),
+                        global_step=tf.Variable(300, dtype=tf.int64)).save(str(tmp_path / "ckpt"))
+
+    params = experiment.layered_params([SMOKE_CPU], ["task.model.input_size=[512,512,3]"])
+    params.task.init_checkpoint, params.task.init_checkpoint_modules = str(tmp_path), "all"
+    task = task_factory.get_task(params.task)
+    model = task.build_model()
+    task.initialize(model)
+    _assert_same_variables(trained.variables, model.variables)
+
+    params.task.init_checkpoint = str(classification_checkpoint[0])   # a `model`, but a classifier
+    with pytest.raises(UserError, match="its model does not fit") as raised:
+        task_factory.get_task(params.task).initialize(model)
+    assert "\n" not in str(raised.value)
+    pretrained.write(pretrained.resnet_backbone(18), tmp_path / "backbone")
+    params.task.init_checkpoint = str(tmp_path / "backbone")
+    with pytest.raises(UserError, match="holds no model"):
+        task_factory.get_task(params.task).initialize(model)
+
+
 def test_a_checkpoint_of_another_depth_is_refused_in_one_line(classification_checkpoint):
     folder, _ = classification_checkpoint
     with pytest.raises(UserError, match="does not fit") as raised:

@@ -48,14 +48,14 @@ class RetinaMaskRCNNTask(maskrcnn.MaskRCNNTask):
 
     def initialize(self, model):
         """Restores init_checkpoint as Model Garden does, and also finds the backbone (or decoder) under the
-        trainer's `model`, so a Model Garden classification checkpoint works as it is (retina_tf.modeling.pretrained).
+        trainer's `model`, so a Model Garden classification checkpoint works as it is; a checkpoint that does not
+        fit is refused in one line before training starts (retina_tf.modeling.pretrained).
         """
         modules = pretrained.module_names(self.task_config.init_checkpoint_modules)
-        if not self.task_config.init_checkpoint or modules == ["all"]:
-            super().initialize(model)
+        if not self.task_config.init_checkpoint:
             return
-        read = pretrained.restore(self.task_config.init_checkpoint,
-                                  {module: getattr(model, module) for module in modules})
+        wanted = {"model": model} if modules == ["all"] else {module: getattr(model, module) for module in modules}
+        read = pretrained.restore(self.task_config.init_checkpoint, wanted)
         logging.info("Restored %s from %s", ", ".join(modules), read)
 
     def build_parser(self, params: config_lib.LesionDataConfig) -> lesion_parser.Parser:
