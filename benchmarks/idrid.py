@@ -23,8 +23,11 @@ the photographs; at 2048 also idrid_2048_cpu: the same windows, and tiles of
    (gamma, a colour cast, JPEG quality 70, a smaller field of view) and
    reports the pixel AUPR of each beside the unaltered one.
 
+With `--resolution 2048 --warm-start STEPS` the first STEPS train at 1024 px
+and the rest at 2048 px from those weights (progressive resizing).
+
     python benchmarks/idrid.py [--steps 8000] [--masks lesions|dilated] [--resolution 1024|2048]
-                               [--average K] [--manual-dir ../shared/idrid] [--workdir DIR]
+                               [--warm-start STEPS] [--average K] [--manual-dir ../shared/idrid] [--workdir DIR]
 """
 
 import argparse
