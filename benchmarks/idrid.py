@@ -60,6 +60,7 @@ RECIPES = {("lesions", 1024): ("idrid/lesions_1024", ["idrid_cpu.yaml"]),
            ("lesions", 2048): ("idrid/lesions_2048", ["idrid_cpu.yaml", "idrid_2048_cpu.yaml"])}
 PAPER_THRESHOLD = 0.35   # the paper's minimum detection confidence
 OVERLAID = (75, 79, 81)   # the most microaneurysms, the most exudates, the RGBA-masked photograph
+EPOCH = 100   # steps: the recipe's checkpoint interval, and the unit of its schedule
 
 
 def _du(path: pathlib.Path) -> str:
@@ -79,6 +80,12 @@ def _config_files(files) -> list:
     return [SMOKE_CPU, CONFIG_DIR / "real_cpu.yaml", *(CONFIG_DIR / name for name in files)]
 
 
+def _stage_epochs(steps: int) -> tuple[int, int]:
+    """The recipe's schedule in epochs of EPOCH steps: 3/4 of the steps at the first learning rate, then the rest."""
+    first = max(1, (steps * 3 // 4) // EPOCH)
+    return first, max(1, steps // EPOCH - first)
+
+
 def train(dataset: str, files, data_dir: pathlib.Path, model_dir: pathlib.Path, steps: int, window: int,
           overrides, warm_start=None) -> int:
     """Trains to `steps` (or resumes there); returns the model's detection cap.
@@ -86,17 +93,15 @@ def train(dataset: str, files, data_dir: pathlib.Path, model_dir: pathlib.Path, 
     warm_start (a model folder, the steps it holds): that model's weights, every module, start this training
     (task.init_checkpoint, modules all), which then runs only the rest of the schedule's first stage.
     """
-    epoch = 100
-    first = max(1, (steps * 3 // 4) // epoch)
-    second = max(1, steps // epoch - first)
+    first, second = _stage_epochs(steps)
     epochs = f"[{first},{second}]"
     if warm_start:
         warm_dir, warm_steps = warm_start
-        epochs = f"[{first - warm_steps // epoch},{second}]"
+        epochs = f"[{first - warm_steps // EPOCH},{second}]"
         overrides = [f"task.init_checkpoint={warm_dir}", "task.init_checkpoint_modules=all", *overrides]
     params = experiment_params(
         _config_files(files),
-        [f"task.train_data.parser.aug_window_size=[{window},{window}]", f"task.schedule.steps_per_epoch={epoch}",
+        [f"task.train_data.parser.aug_window_size=[{window},{window}]", f"task.schedule.steps_per_epoch={EPOCH}",
          f"task.schedule.epochs={epochs}", "task.schedule.validation_every_epochs=10",
          f"task.train_data.tfds_name={dataset}", f"task.validation_data.tfds_name={dataset}", *overrides],
         data_dir=data_dir)
@@ -113,8 +118,8 @@ def warm_start_at_1024(steps: int, total_steps: int, manual_dir: pathlib.Path, d
                        workdir: pathlib.Path, window: int, overrides):
     """Progressive resizing: the first `steps` of a 2048 px training run, on windows of the 1024 px photographs
     (each holds about three times the lesions: training_windows.py) at the first learning rate."""
-    first_stage = (total_steps * 3 // 4) // 100 * 100
-    if not 0 < steps < first_stage or steps % 100:
+    first_stage = _stage_epochs(total_steps)[0] * EPOCH
+    if not 0 < steps < first_stage or steps % EPOCH:
         raise SystemExit(f"--warm-start {steps}: give a multiple of 100 below the first learning rate's "
                          f"{first_stage} steps")
     dataset, files = RECIPES["lesions", 1024]
@@ -122,7 +127,7 @@ def warm_start_at_1024(steps: int, total_steps: int, manual_dir: pathlib.Path, d
     rate = layered_params(_config_files(files), overrides).task.schedule.learning_rates[0]
     model_dir = workdir / "model-1024"
     train(dataset, files, data_dir, model_dir, steps, window,
-          [*overrides, f"task.schedule.epochs=[{steps // 100}]", f"task.schedule.learning_rates=[{rate}]"])
+          [*overrides, f"task.schedule.epochs=[{steps // EPOCH}]", f"task.schedule.learning_rates=[{rate}]"])
     return model_dir, steps
 
 
